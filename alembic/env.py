@@ -1,0 +1,97 @@
+"""Alembic's environment: async migrations over asyncpg.
+
+Three ways in:
+- the `alembic` command line: connects to DATABASE_URL (app/settings.py) with its own loop;
+- code that already runs an event loop (the tests, a start-up hook): hands its connection
+  in through orm.migrations.MIGRATION_CONNECTION, and we use it as it is;
+- `alembic upgrade --sql`: writes the SQL instead of running it.
+"""
+
+import asyncio
+from logging.config import fileConfig
+
+from alembic import context
+from alembic.util import CommandError
+from sqlalchemy import Connection, pool
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import orm.models  # noqa: F401  (registers every table on Base.metadata)
+from app.settings import InvalidSettingsError, load_settings
+from orm.base import Base
+from orm.migrations import MIGRATION_CONNECTION
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def database_url() -> URL:
+    try:
+        url = load_settings().database_url
+    except InvalidSettingsError as exc:
+        raise CommandError(str(exc)) from None
+    if url is None:
+        raise CommandError(
+            "DATABASE_URL is not set: `make migrate` / `make revision` run alembic against "
+            "the embedded server, or set DATABASE_URL to your server's URL"
+        )
+    return url
+
+
+def configure(**kwargs: object) -> None:
+    context.configure(
+        target_metadata=target_metadata,
+        # Server defaults drift silently otherwise: `alembic check` should see them.
+        compare_server_default=True,
+        **kwargs,  # type: ignore[arg-type]  # connection= or url= and their options
+    )
+
+
+def run_migrations_offline() -> None:
+    # No connection: only the dialect matters, so an unset DATABASE_URL is fine here.
+    configure(url="postgresql+asyncpg://", literal_binds=True, dialect_opts={"paramstyle": "named"})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations(connection: Connection) -> None:
+    configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_on_own_connection(url: URL) -> None:
+    # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_migrations)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    if context.is_offline_mode():
+        run_migrations_offline()
+        return
+    given = MIGRATION_CONNECTION.get()
+    if given is not None:
+        # Called from code: its logging is its own business, and its loop is running.
+        run_migrations(given)
+        return
+    if config.config_file_name is not None:
+        # disable_existing_loggers=False: fileConfig would otherwise silence every logger
+        # created before it, the application's included.
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run_migrations_on_own_connection(database_url()))
+    else:
+        raise CommandError(
+            "called inside a running event loop without a connection: use "
+            "orm.migrations.upgrade(connection) so the migration runs on that loop"
+        )
+
+
+main()

@@ -1,0 +1,56 @@
+"""Database errors as HTTP answers: one place decides, by SQLSTATE, what a client sees."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATE -> (status, what the client did). https://www.postgresql.org/docs/current/errcodes-appendix.html
+_INTEGRITY_ANSWERS = {
+    "23505": (409, "already exists"),  # unique_violation
+    "23503": (409, "refers to a row that does not exist, or is still referred to"),  # FK
+    "23P01": (409, "conflicts with an existing row"),  # exclusion_violation
+    "23502": (422, "a required value is missing"),  # not_null_violation
+    "23514": (422, "a value is out of range"),  # check_violation
+}
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    # SQLAlchemy's asyncpg adapter keeps the server's code on the DBAPI exception.
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return str(code) if code else None
+
+
+def _constraint(exc: DBAPIError) -> str | None:
+    # The asyncpg exception under the adapter names the constraint; the naming
+    # convention in orm/base.py makes that name stable and meaningful.
+    driver_error = getattr(exc.orig, "__cause__", None)
+    name = getattr(driver_error, "constraint_name", None)
+    return str(name) if name else None
+
+
+async def integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IntegrityError)
+    status, detail = _INTEGRITY_ANSWERS.get(_sqlstate(exc) or "", (409, "conflicts with data"))
+    return JSONResponse({"detail": detail, "constraint": _constraint(exc)}, status_code=status)
+
+
+async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # str(exc) carries the SQL and its parameters: log the kind of failure only.
+    sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
+    logger.error(
+        "database error on %s %s: %s (sqlstate %s)",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        sqlstate,
+    )
+    return JSONResponse({"detail": "database unavailable"}, status_code=503)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(IntegrityError, integrity_error_handler)
+    app.add_exception_handler(SQLAlchemyError, database_error_handler)

@@ -1,0 +1,58 @@
+"""HTTP endpoints for notes."""
+
+from fastapi import APIRouter, HTTPException, Response
+from sqlalchemy import delete, select
+
+from api.dependencies import SessionDep
+from api.paging import Limit, Offset
+from api.schemas.notes import NoteCreate, NoteRead, NoteUpdate
+from orm.models import Note
+
+router = APIRouter(prefix="/notes", tags=["notes"])
+
+
+@router.post("", status_code=201)
+async def create_note(body: NoteCreate, session: SessionDep) -> NoteRead:
+    # No check that the user exists: the foreign key does it, and api/errors.py answers 409.
+    note = Note(**body.model_dump())
+    session.add(note)
+    await session.commit()
+    return NoteRead.model_validate(note)
+
+
+@router.get("")
+async def list_notes(
+    session: SessionDep, user_id: int | None = None, limit: Limit = 20, offset: Offset = 0
+) -> list[NoteRead]:
+    query = select(Note).order_by(Note.id).limit(limit).offset(offset)
+    if user_id is not None:
+        query = query.where(Note.user_id == user_id)
+    return [NoteRead.model_validate(note) for note in await session.scalars(query)]
+
+
+@router.get("/{note_id}")
+async def read_note(note_id: int, session: SessionDep) -> NoteRead:
+    note = await session.get(Note, note_id)
+    if note is None:
+        raise HTTPException(404, "note not found")
+    return NoteRead.model_validate(note)
+
+
+@router.patch("/{note_id}")
+async def update_note(note_id: int, body: NoteUpdate, session: SessionDep) -> NoteRead:
+    note = await session.get(Note, note_id)
+    if note is None:
+        raise HTTPException(404, "note not found")
+    for field, value in body.changes().items():
+        setattr(note, field, value)
+    await session.commit()
+    return NoteRead.model_validate(note)
+
+
+@router.delete("/{note_id}", status_code=204)
+async def delete_note(note_id: int, session: SessionDep) -> Response:
+    deleted = await session.scalar(delete(Note).where(Note.id == note_id).returning(Note.id))
+    if deleted is None:
+        raise HTTPException(404, "note not found")
+    await session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,34 @@
+"""Request and response bodies for notes."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.patch import PatchModel
+
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Body = Annotated[str, Field(max_length=10_000)]
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int
+    title: Title
+    body: Body = ""
+
+
+class NoteUpdate(PatchModel):
+    title: Title | None = None
+    body: Body | None = None
+
+
+class NoteRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    user_id: int
+    title: str
+    body: str
+    created_at: datetime

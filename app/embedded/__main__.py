@@ -1,0 +1,33 @@
+"""`python -m app.embedded COMMAND...`: run COMMAND with DATABASE_URL set.
+
+If DATABASE_URL is already set, COMMAND runs as it is. Otherwise the embedded development
+server is started for it (or reused, if `make run` already runs it) and, when this process
+started it, stopped afterwards, so nothing is left behind. `make migrate`, `make revision`
+and `make run` go through here.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+from app.embedded.dev import dev_database
+
+
+def main(command: list[str]) -> int:
+    if not command:
+        sys.exit("usage: python -m app.embedded COMMAND [ARG...]")
+    if os.environ.get("DATABASE_URL"):
+        return subprocess.call(command)
+    with dev_database() as url:
+        env = os.environ | {"DATABASE_URL": url.render_as_string(hide_password=False)}
+        child = subprocess.Popen(command, env=env)
+        # Ctrl-C reaches the child too (same process group): let it shut down, then stop
+        # the server in the `with` exit.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda _signo, _frame: child.terminate())
+        return child.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

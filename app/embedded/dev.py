@@ -1,0 +1,67 @@
+"""The development server of `make run`: kept data, one server shared by every command.
+
+Its data lives in `.pgdata/` in the project, so it survives restarts. When root runs it
+and `nobody` cannot enter the project directory, the data lives in
+/var/tmp/embedded-postgres-data/<project>-<hash of its path> instead.
+"""
+
+import asyncio
+import fcntl
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.database_url import with_database
+from app.embedded.account import server_account
+from app.embedded.server import EmbeddedPostgres, server_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATABASE = "app"
+
+
+def dev_data_dir() -> Path:
+    account = server_account()
+    if account.can_reach(PROJECT_ROOT):
+        return PROJECT_ROOT / ".pgdata"
+    digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]
+    return Path("/var/tmp/embedded-postgres-data") / f"{PROJECT_ROOT.name}-{digest}"
+
+
+@contextmanager
+def dev_database() -> Iterator[URL]:
+    """Yield the URL of the `app` database, starting the server unless one already runs.
+
+    A server this call started is stopped when it returns; one that was already running
+    (another `make run`, say) is left to its owner.
+    """
+    server = EmbeddedPostgres(dev_data_dir())
+    lock_path = server.data_dir.parent / f".{server.data_dir.name}.lock"
+    with lock_path.open("w") as lock:
+        # Two commands starting at once must not both initdb or start the server.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        port = server.running_port()
+        admin_url = server.start() if port is None else server_url(port)
+        asyncio.run(_create_database(admin_url, DATABASE))
+    try:
+        yield with_database(admin_url, DATABASE)
+    finally:
+        server.stop()
+
+
+async def _create_database(admin_url: URL, name: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()

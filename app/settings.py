@@ -1,0 +1,52 @@
+"""The application's settings, read from the environment and `.env` (see `.env.example`)."""
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+from app.database_url import to_asyncpg_url
+
+DatabaseURL = Annotated[URL, BeforeValidator(to_asyncpg_url)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        # Validation errors would otherwise echo DATABASE_URL, password included.
+        hide_input_in_errors=True,
+        arbitrary_types_allowed=True,
+    )
+
+    # None: `make run` / `python main.py` start the embedded PostgreSQL; a URL: use that server.
+    database_url: DatabaseURL | None = None
+
+    # Per process: a server sees workers x (pool_size + max_overflow) connections at most.
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout: float = Field(default=10.0, gt=0)  # seconds to wait for a free connection
+    db_pool_recycle: int = Field(default=1800, ge=-1)  # seconds; -1 keeps connections forever
+    db_pool_pre_ping: bool = True  # test each connection on checkout: survives server restarts
+    db_connect_timeout: float = Field(default=5.0, gt=0)  # seconds; asyncpg's default is 60
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+
+class InvalidSettingsError(ValueError):
+    """A setting is wrong; the message names it and never repeats its value."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise InvalidSettingsError(f"invalid setting {problems}") from None

@@ -1,0 +1,40 @@
+"""The ASGI application (`uvicorn main:app`); `python main.py` serves it."""
+
+import os
+import sys
+
+import uvicorn
+
+from app.factory import create_app
+from app.settings import InvalidSettingsError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except InvalidSettingsError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def serve(settings: Settings) -> None:
+    if settings.database_url is None:
+        # Start the embedded server once, here, for all workers; they inherit its URL.
+        from app.embedded.dev import dev_database
+
+        with dev_database() as url:
+            os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+            serve(_settings())
+        return
+    uvicorn.run(
+        "main:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+    )
+
+
+app = create_app(_settings())
+
+if __name__ == "__main__":
+    serve(_settings())

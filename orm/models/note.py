@@ -1,0 +1,26 @@
+"""A note written by a user: the example child table, one user to many notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Identity, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from orm.base import Base
+from orm.models.user import User
+
+
+class Note(Base):
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    # The database deletes a user's notes with the user; see User.notes(passive_deletes).
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    author: Mapped[User] = relationship(back_populates="notes", lazy="raise")

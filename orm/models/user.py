@@ -1,0 +1,40 @@
+"""A user of the service: the example parent table."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Enum, Identity, String, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from orm.base import Base
+
+if TYPE_CHECKING:
+    from orm.models.note import Note
+
+
+class Role(enum.StrEnum):
+    member = "member"
+    admin = "admin"
+
+
+class User(Base):
+    # "user" is a reserved word in PostgreSQL: raw SQL would have to quote it everywhere.
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="user_role", values_callable=lambda roles: [r.value for r in roles]),
+        server_default=Role.member.value,
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    # lazy="raise": a forgotten selectinload fails loudly instead of becoming N+1 queries
+    # (and under asyncio a lazy load could not run anyway).
+    notes: Mapped[list[Note]] = relationship(
+        back_populates="author", lazy="raise", passive_deletes=True, order_by="Note.id"
+    )

@@ -1,0 +1,177 @@
+"""Shared fixtures: a migrated database per worker, a rolled-back transaction per test.
+
+How a run goes:
+- the controller (the xdist controller, or the only process of a plain `pytest` run)
+  starts or finds the server and builds the migrated template once (tests/server.py);
+- each worker clones its own database from the template, once;
+- each test runs inside a transaction on that database that is rolled back afterwards;
+  the code under test commits to savepoints inside it, and the app under test gets that
+  same session through a dependency override;
+- a test that needs real commits, several connections or DDL takes `fresh_database`.
+"""
+
+import inspect
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from app.factory import create_app
+from app.settings import Settings
+from orm.session import get_session
+from tests.databases import create_database, database_name, drop_database
+from tests.server import RunDatabases, TestServer
+
+_SERVER = pytest.StashKey[TestServer]()
+_DATABASES = pytest.StashKey[RunDatabases]()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Runs in the controller before xdist starts its workers (its own hook runs last).
+    config = session.config
+    if _is_worker(config):
+        return
+    server = TestServer()
+    config.stash[_SERVER] = server
+    config.stash[_DATABASES] = server.start()
+
+
+def pytest_configure_node(node: object) -> None:
+    """xdist hook (controller): hand each worker the run's databases."""
+    config = node.config  # type: ignore[attr-defined]
+    node.workerinput.update(config.stash[_DATABASES].to_workerinput())  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Runs after the workers are gone, on failures and on Ctrl-C too.
+    server = config.stash.get(_SERVER, None)
+    if server is not None:
+        server.stop()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    databases = config.stash.get(_DATABASES, None)
+    if databases is not None:
+        terminalreporter.write_line(
+            f"migrated template {databases.template}: built {databases.template_builds} time(s)"
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every async test runs on anyio (asyncio backend); no pytest-asyncio needed.
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture(scope="session")
+def run_databases(request: pytest.FixtureRequest) -> RunDatabases:
+    config = request.config
+    if _is_worker(config):
+        return RunDatabases.from_workerinput(config.workerinput)  # type: ignore[attr-defined]
+    return config.stash[_DATABASES]
+
+
+@pytest.fixture(scope="session")
+def worker_name(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
+    """This worker's own database, cloned from the migrated template."""
+    name = database_name(run_databases.run, worker_name)
+    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield connection
+        if transaction.is_active:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session inside the test's transaction; its commits only release savepoints."""
+    async with AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+
+
+def settings_for(database_url: URL) -> Settings:
+    # _env_file=None: a developer's .env must not leak into the tests.
+    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: URL) -> AsyncIterator[FastAPI]:
+    """The application with its lifespan running, once per worker."""
+    app = create_app(settings_for(database_url))
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for the app, whose requests use the test's session."""
+
+    async def session_of_this_test() -> AsyncIterator[AsyncSession]:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()  # to the savepoint: the test's transaction lives on
+            raise
+
+    app.dependency_overrides[get_session] = session_of_this_test
+    try:
+        async with AsyncClient(transport=ASGITransport(app), base_url="http://test") as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
+
+
+_fresh_numbers = itertools.count()
+
+
+@pytest.fixture
+async def fresh_database(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
+    """A database of its own, cloned from the template, for real commits and DDL; dropped after."""
+    name = database_name(run_databases.run, f"{worker_name}_{next(_fresh_numbers)}")
+    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+@pytest.fixture
+def url_for(app: FastAPI) -> Callable[..., str]:
+    """`url_for("read_user", user_id=1)`: tests follow the routes, not hand-written paths."""
+    return lambda name, **params: str(app.url_path_for(name, **params))

@@ -1,0 +1,85 @@
+"""The PostgreSQL server a test run uses, and the run's template on it (controller side).
+
+TEST_DATABASE_URL names an existing server (any database on it: the harness only creates
+and drops databases of its own there). Unset, a throw-away embedded server is started for
+the run and stopped, data removed, when it ends, or by its guard if the run is killed.
+The app's DATABASE_URL is never read: a developer's `.env` may point at a real database.
+"""
+
+import os
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from anyio.from_thread import start_blocking_portal
+from sqlalchemy.engine import URL
+
+from app.database_url import to_asyncpg_url
+from app.embedded.server import EmbeddedPostgres
+from tests.databases import TestRun
+
+
+@dataclass
+class RunDatabases:
+    """What workers need to know: where the server is, which run, which template."""
+
+    admin_url: URL
+    run: int
+    template: str
+    template_builds: int
+
+    def to_workerinput(self) -> dict[str, object]:
+        return {
+            "test_admin_url": self.admin_url.render_as_string(hide_password=False),
+            "test_run": self.run,
+            "test_template": self.template,
+            "test_template_builds": self.template_builds,
+        }
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, object]) -> "RunDatabases":
+        return cls(
+            to_asyncpg_url(str(data["test_admin_url"])),
+            int(str(data["test_run"])),
+            str(data["test_template"]),
+            int(str(data["test_template_builds"])),
+        )
+
+
+class TestServer:
+    """Started by the controller at session start, stopped at unconfigure."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._embedded: EmbeddedPostgres | None = None
+        self._run: TestRun | None = None
+
+    def start(self) -> RunDatabases:
+        # A loop in a thread of its own: the controller is synchronous, the run's lock
+        # connection must live as long as the run, and migrations run on that loop.
+        self._portal = self._stack.enter_context(start_blocking_portal())
+        admin_url = self._admin_url()
+        self._run = self._portal.call(TestRun.begin, admin_url)
+        template = self._portal.call(self._run.build_template)
+        return RunDatabases(admin_url, self._run.number, template, self._run.template_builds)
+
+    def stop(self) -> None:
+        try:
+            if self._run is not None:
+                self._portal.call(self._run.end)
+        finally:
+            self._stack.close()
+            if self._embedded is not None:
+                self._embedded.stop()
+
+    def _admin_url(self) -> URL:
+        given = os.environ.get("TEST_DATABASE_URL")
+        if given:
+            return to_asyncpg_url(given)
+        self._embedded = EmbeddedPostgres(
+            Path(tempfile.mkdtemp(prefix="pytest-postgres-")), throwaway=True
+        )
+        return self._embedded.start()
