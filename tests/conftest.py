@@ -10,7 +10,6 @@ How a run goes:
 - a test that needs real commits, several connections or DDL takes `fresh_database`.
 """
 
-import inspect
 import itertools
 from collections.abc import AsyncIterator, Callable
 
@@ -66,13 +65,6 @@ def pytest_terminal_summary(
         terminalreporter.write_line(
             f"migrated template {databases.template}: built {databases.template_builds} time(s)"
         )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Every async test runs on anyio (asyncio backend); no pytest-asyncio needed.
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture(scope="session")

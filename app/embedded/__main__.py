@@ -21,10 +21,11 @@ def main(command: list[str]) -> int:
         return subprocess.call(command)
     with dev_database() as url:
         env = os.environ | {"DATABASE_URL": url.render_as_string(hide_password=False)}
+        # Ctrl-C reaches the child too (same process group): we wait for it to shut down,
+        # then stop the server on leaving `with`. A do-nothing handler rather than SIG_IGN,
+        # and set before the child exists: handlers reset on exec, so the child keeps Ctrl-C.
+        signal.signal(signal.SIGINT, lambda _signo, _frame: None)
         child = subprocess.Popen(command, env=env)
-        # Ctrl-C reaches the child too (same process group): let it shut down, then stop
-        # the server in the `with` exit.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda _signo, _frame: child.terminate())
         return child.wait()
 

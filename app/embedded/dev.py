@@ -2,12 +2,14 @@
 
 Its data lives in `.pgdata/` in the project, so it survives restarts. When root runs it
 and `nobody` cannot enter the project directory, the data lives in
-/var/tmp/embedded-postgres-data/<project>-<hash of its path> instead.
+/var/tmp/embedded-postgres-data/<project>-<hash of its path> instead. EMBEDDED_PGDATA, if
+set, names another place (the tests use it to stay away from yours).
 """
 
 import asyncio
 import fcntl
 import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +28,8 @@ DATABASE = "app"
 
 
 def dev_data_dir() -> Path:
+    if chosen := os.environ.get("EMBEDDED_PGDATA"):
+        return Path(chosen).resolve()
     account = server_account()
     if account.can_reach(PROJECT_ROOT):
         return PROJECT_ROOT / ".pgdata"

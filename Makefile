@@ -1,0 +1,47 @@
+# Two commands on a machine with only Python 3.11+ and make:
+#   make run    serve the API on an embedded PostgreSQL (or on DATABASE_URL)
+#   make test   run the whole suite in parallel (on an embedded server, or TEST_DATABASE_URL)
+# Both create .venv and install the locked dependencies first, bootstrapping uv if needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# uv from PATH if there is one, else the version pinned in uv.lock, installed into .venv.
+UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"/\1/p;}' uv.lock)
+# Runs a command with DATABASE_URL set: as given, or the embedded dev server's.
+WITH_DB := $(BIN)/python -m app.embedded
+
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test lint migrate downgrade revision
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
+	@[ -x "$(UV)" ] || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --python $(BIN)/python
+	@touch $@
+
+run: $(VENV)/.synced
+	$(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
+
+test: $(VENV)/.synced
+	$(BIN)/pytest -n auto
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+migrate: $(VENV)/.synced
+	$(WITH_DB) alembic upgrade head
+
+downgrade: $(VENV)/.synced
+	$(WITH_DB) alembic downgrade -1
+
+revision: $(VENV)/.synced
+	@[ -n "$(m)" ] || { echo 'usage: make revision m="add tag"'; exit 2; }
+	$(WITH_DB) alembic revision --autogenerate -m "$(m)"

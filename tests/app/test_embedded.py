@@ -1,0 +1,183 @@
+"""The embedded PostgreSQL: who runs it, and that nothing outlives the process that started it."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.embedded.server import EmbeddedPostgres
+from orm.migrations import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: as root that is 0700, and the server runs as `nobody`.
+    path = Path(tempfile.mkdtemp(prefix="test-embedded-"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: object, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def wrapper(data_dir: Path, *command: str, **popen: object) -> subprocess.Popen[str]:
+    """`python -m app.embedded COMMAND` on a dev data directory of the test's own."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["EMBEDDED_PGDATA"] = str(data_dir)
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "app.embedded", *command],
+        cwd=PROJECT_ROOT,
+        env=env,
+        text=True,
+        **popen,
+    )
+
+
+def test_server_runs_as_an_unprivileged_account_and_stops_cleanly(reachable_dir: Path) -> None:
+    data_dir = reachable_dir / "data"
+    server = EmbeddedPostgres(data_dir, throwaway=True)
+    server.start()
+    try:
+        pid = postmaster_pid(data_dir)
+        assert pid is not None
+        assert is_running(pid)
+        owner = os.stat(f"/proc/{pid}").st_uid
+        assert owner != 0  # PostgreSQL refuses root; as root we run it as `nobody`
+        assert owner == (server.account.uid)
+    finally:
+        server.stop()
+    assert not is_running(pid)
+    assert not data_dir.exists()  # throw-away data is removed with the server
+
+
+def test_guard_stops_the_server_when_its_starter_is_killed(reachable_dir: Path) -> None:
+    data_dir = reachable_dir / "data"
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path;"
+            "from app.embedded.server import EmbeddedPostgres;"
+            f"EmbeddedPostgres(Path({str(data_dir)!r}), throwaway=True).start();"
+            "print('started', flush=True); time.sleep(600)",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as starter:
+        assert starter.stdout is not None
+        assert starter.stdout.readline().strip() == "started"
+        pid = postmaster_pid(data_dir)
+        assert pid is not None
+        assert is_running(pid)
+
+        starter.kill()  # SIGKILL: no cleanup code of the starter runs
+
+    assert wait_until(lambda: not is_running(pid)), "server outlived its starter"
+    assert wait_until(lambda: not data_dir.exists())
+
+
+def test_wrapper_gives_the_command_a_database_and_stops_the_server_after(
+    reachable_dir: Path,
+) -> None:
+    data_dir = reachable_dir / "dev"
+    probe = (
+        "import asyncio, os, asyncpg;"
+        "url = os.environ['DATABASE_URL'].replace('+asyncpg', '');"
+        "print(asyncio.run(asyncpg.connect(url)).__class__.__name__)"
+    )
+    with wrapper(data_dir, sys.executable, "-c", probe, stdout=subprocess.PIPE) as done:
+        output, _ = done.communicate(timeout=120)
+
+    assert done.returncode == 0
+    assert output.strip() == "Connection"
+    assert postmaster_pid(data_dir) is None  # stopped: nothing left behind
+    assert (data_dir / "PG_VERSION").exists()  # but the development data is kept
+
+
+def test_wrapper_reuses_a_running_server_and_leaves_it_to_its_owner(reachable_dir: Path) -> None:
+    data_dir = reachable_dir / "dev"
+    release = reachable_dir / "release"
+    with wrapper(
+        data_dir,
+        sys.executable,
+        "-c",
+        f"import os, time, pathlib\nprint(os.environ['DATABASE_URL'], flush=True)\n"
+        f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)",
+        stdout=subprocess.PIPE,
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            owner_url = owner.stdout.readline().strip()
+            pid = postmaster_pid(data_dir)
+            assert pid is not None
+
+            with wrapper(
+                data_dir,
+                sys.executable,
+                "-c",
+                "import os; print(os.environ['DATABASE_URL'])",
+                stdout=subprocess.PIPE,
+            ) as guest:
+                guest_url, _ = guest.communicate(timeout=60)
+
+            assert guest.returncode == 0
+            assert guest_url.strip() == owner_url  # the same server
+            assert is_running(pid)  # the guest did not start it, so did not stop it
+        finally:
+            release.touch()
+    assert wait_until(lambda: not is_running(pid))
+
+
+def test_ctrl_c_stops_the_command_and_the_server(reachable_dir: Path) -> None:
+    data_dir = reachable_dir / "dev"
+    with wrapper(
+        data_dir,
+        sys.executable,
+        "-c",
+        "import time\ntry:\n print('up', flush=True)\n time.sleep(600)\n"
+        "except KeyboardInterrupt: pass",
+        stdout=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal would give it
+    ) as running:
+        assert running.stdout is not None
+        assert running.stdout.readline().strip() == "up"
+        pid = postmaster_pid(data_dir)
+        assert pid is not None
+        assert is_running(pid)
+
+        os.killpg(running.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+
+        assert running.wait(timeout=60) == 0
+    assert wait_until(lambda: not is_running(pid))
+    assert postmaster_pid(data_dir) is None
