@@ -1,0 +1,81 @@
+"""`make run` and `python main.py` as the README gives them: serve, answer /health, stop clean."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orm.migrations import PROJECT_ROOT
+from tests.app.test_embedded import is_running, postmaster_pid, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dev_data_dir() -> Iterator[Path]:
+    # Reachable by `nobody` (pytest's tmp_path is 0700 under root), and not your .pgdata.
+    parent = Path(tempfile.mkdtemp(prefix="test-serving-"))
+    parent.chmod(0o755)
+    yield parent / "dev"
+    subprocess.run(["rm", "-rf", str(parent)], check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_and_stop(command: list[str], dev_data_dir: Path, workers: int) -> dict[str, object]:
+    """Start `command`, wait for /health, press Ctrl-C; return the health answer."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"EMBEDDED_PGDATA": str(dev_data_dir), "PORT": str(port), "WORKERS": str(workers)}
+    with subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,  # a process group of its own, as in a terminal
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as served:
+        try:
+            answer: dict[str, object] = {}
+
+            def healthy() -> bool:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                except httpx.TransportError:
+                    return False
+                answer.update(response.json(), status_code=response.status_code)
+                return True
+
+            assert wait_until(healthy, seconds=90), "never answered /health"
+            server_pid = postmaster_pid(dev_data_dir)
+            assert server_pid is not None
+        finally:
+            os.killpg(served.pid, signal.SIGINT)  # Ctrl-C
+            served.wait(timeout=60)
+    assert wait_until(lambda: not is_running(server_pid)), "embedded server left running"
+    assert postmaster_pid(dev_data_dir) is None
+    return answer
+
+
+def test_make_run_migrates_serves_and_stops_the_server_on_ctrl_c(dev_data_dir: Path) -> None:
+    answer = serve_and_stop(["make", "--no-print-directory", "run"], dev_data_dir, workers=1)
+
+    assert answer == {"status": "ok", "database": "reachable", "status_code": 200}
+
+
+def test_python_main_py_serves_two_workers_on_the_embedded_server(dev_data_dir: Path) -> None:
+    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+
+    answer = serve_and_stop([python, "main.py"], dev_data_dir, workers=2)
+
+    assert answer == {"status": "ok", "database": "reachable", "status_code": 200}
