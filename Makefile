@@ -22,7 +22,7 @@ $(BIN)/python:
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
 	@[ -x "$(UV)" ] || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) sync --frozen --python $(BIN)/python
+	$(UV) sync --frozen --compile-bytecode --python $(BIN)/python
 	@touch $@
 
 run: $(VENV)/.synced

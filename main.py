@@ -31,6 +31,9 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        # A worker answers the supervisor's health ping only after it has imported the app;
+        # uvicorn's 5 s default killed and respawned workers forever on a busy 2-core machine.
+        timeout_worker_healthcheck=60,
     )
 
 

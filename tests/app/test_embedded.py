@@ -41,7 +41,7 @@ def is_running(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_until(condition: object, seconds: float = 20) -> bool:
+def wait_until(condition: object, seconds: float = 60) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]
@@ -117,7 +117,7 @@ def test_wrapper_gives_the_command_a_database_and_stops_the_server_after(
         "print(asyncio.run(asyncpg.connect(url)).__class__.__name__)"
     )
     with wrapper(data_dir, sys.executable, "-c", probe, stdout=subprocess.PIPE) as done:
-        output, _ = done.communicate(timeout=120)
+        output, _ = done.communicate(timeout=300)
 
     assert done.returncode == 0
     assert output.strip() == "Connection"
@@ -149,7 +149,7 @@ def test_wrapper_reuses_a_running_server_and_leaves_it_to_its_owner(reachable_di
                 "import os; print(os.environ['DATABASE_URL'])",
                 stdout=subprocess.PIPE,
             ) as guest:
-                guest_url, _ = guest.communicate(timeout=60)
+                guest_url, _ = guest.communicate(timeout=180)
 
             assert guest.returncode == 0
             assert guest_url.strip() == owner_url  # the same server
@@ -178,6 +178,6 @@ def test_ctrl_c_stops_the_command_and_the_server(reachable_dir: Path) -> None:
 
         os.killpg(running.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
 
-        assert running.wait(timeout=60) == 0
+        assert running.wait(timeout=180) == 0
     assert wait_until(lambda: not is_running(pid))
     assert postmaster_pid(data_dir) is None

@@ -37,14 +37,18 @@ def serve_and_stop(command: list[str], dev_data_dir: Path, workers: int) -> dict
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"EMBEDDED_PGDATA": str(dev_data_dir), "PORT": str(port), "WORKERS": str(workers)}
-    with subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,  # a process group of its own, as in a terminal
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ) as served:
+    log = dev_data_dir.parent / "served.log"
+    with (
+        log.open("w") as output,
+        subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,  # a process group of its own, as in a terminal
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        ) as served,
+    ):
         try:
             answer: dict[str, object] = {}
 
@@ -56,12 +60,14 @@ def serve_and_stop(command: list[str], dev_data_dir: Path, workers: int) -> dict
                 answer.update(response.json(), status_code=response.status_code)
                 return True
 
-            assert wait_until(healthy, seconds=90), "never answered /health"
+            assert wait_until(healthy, seconds=300), (
+                f"no /health answer; it said:\n{log.read_text()}"
+            )
             server_pid = postmaster_pid(dev_data_dir)
             assert server_pid is not None
         finally:
             os.killpg(served.pid, signal.SIGINT)  # Ctrl-C
-            served.wait(timeout=60)
+            served.wait(timeout=120)
     assert wait_until(lambda: not is_running(server_pid)), "embedded server left running"
     assert postmaster_pid(dev_data_dir) is None
     return answer

@@ -77,7 +77,7 @@ def test_starting_with_a_wrong_url_exits_with_a_message_and_no_traceback() -> No
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
     )
 
     assert result.returncode == 1

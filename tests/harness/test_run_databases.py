@@ -1,0 +1,175 @@
+"""The harness's own promises: runs never drop each other's databases, Ctrl-C leaves nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from orm.migrations import PROJECT_ROOT
+from tests.app.test_embedded import wait_until
+from tests.databases import PREFIX, TestRun, admin_engine, create_database, drop_database
+from tests.server import RunDatabases
+
+pytestmark = pytest.mark.slow
+
+
+async def database_names(admin_url: URL, prefix: str) -> set[str]:
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as connection:
+            names = await connection.scalars(
+                text("SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)"),
+                {"prefix": prefix},
+            )
+            return set(names)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_run_drops_a_dead_runs_leftovers_but_never_a_live_runs(
+    run_databases: RunDatabases,
+) -> None:
+    admin_url = run_databases.admin_url
+    live = await TestRun.begin(admin_url)
+    dead = await TestRun.begin(admin_url)
+    live_db = await create_database(admin_url, live.database("leftover"))
+    dead_db = await create_database(admin_url, dead.database("leftover"))
+    # Looks like ours but is not: no run number. The harness must never touch it.
+    stranger = f"{PREFIX}x_not_a_run_{live.number}"
+    await create_database(admin_url, stranger)
+    # A crash: the run's connection (and with it its lock) goes, its databases stay.
+    await dead._lock.close()
+    await dead._engine.dispose()
+    try:
+        later = await TestRun.begin(admin_url)
+        await later.end()
+
+        left = await database_names(admin_url, PREFIX)
+        assert live_db.database in left, "a live run's database was dropped"
+        assert dead_db.database not in left, "a dead run's leftover was kept"
+        assert stranger in left, "a database that is not a run's was dropped"
+    finally:
+        await live.end()
+        await drop_database(admin_url, stranger)
+        await drop_database(admin_url, dead_db.database or "")
+    assert live_db.database not in await database_names(admin_url, PREFIX)
+
+
+INTERRUPTED_TEST = """
+import os
+from pathlib import Path
+
+import anyio
+
+
+async def test_waits_for_ctrl_c(database_url, fresh_database):
+    Path(os.environ["READY_FILE"]).write_text("ready")
+    await anyio.sleep(120)
+"""
+
+
+@pytest.fixture
+def reachable_tmp() -> Iterator[Path]:
+    # The inner run's embedded server runs as `nobody`: pytest's tmp_path is 0700 under root.
+    path = Path(tempfile.mkdtemp(prefix="test-interrupt-"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def processes_mentioning(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("server", ["given server", "embedded server"])
+async def test_ctrl_c_during_a_parallel_run_leaves_no_database_and_no_server(
+    run_databases: RunDatabases, reachable_tmp: Path, server: str
+) -> None:
+    """`make test`, Ctrl-C while a test runs: every database and server of that run is gone."""
+    # Processes and waiting block: a thread of their own, off this worker's event loop.
+    await anyio.to_thread.run_sync(interrupt_a_run, run_databases, reachable_tmp, server)
+
+
+def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: str) -> None:
+    admin_url = run_databases.admin_url
+    (reachable_tmp / "test_interrupted.py").write_text(INTERRUPTED_TEST)
+    # The project's fixtures and hooks, so the inner run gets the real harness.
+    (reachable_tmp / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
+    ready = reachable_tmp / "ready"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    env |= {"READY_FILE": str(ready), "TMPDIR": str(reachable_tmp)}
+    env.pop("TEST_DATABASE_URL", None)
+    if server == "given server":
+        env["TEST_DATABASE_URL"] = admin_url.render_as_string(hide_password=False)
+    ours = f"{PREFIX}{run_databases.run}_"
+    before = anyio.from_thread.run(database_names, admin_url, PREFIX)
+
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "-q",
+            f"--rootdir={PROJECT_ROOT}",
+            "-c",
+            str(PROJECT_ROOT / "pyproject.toml"),
+            str(reachable_tmp / "test_interrupted.py"),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,  # its own process group, as in a terminal
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as inner:
+        try:
+            # Generous: this bounds a hang, it does not time anything (the machine is shared).
+            started = wait_until(lambda: ready.exists() or inner.poll() is not None, seconds=300)
+            if inner.poll() is not None:
+                pytest.fail(f"the inner run ended before its test:\n{inner.communicate()[0]}")
+            assert started, "the inner run never reached its test"
+            if server == "given server":
+                during = anyio.from_thread.run(database_names, admin_url, PREFIX) - before
+                inner_databases = {n for n in during if not n.startswith(ours)}
+                # Its template, the worker's clone and the test's fresh database.
+                assert len(inner_databases) >= 3, inner_databases
+            servers = processes_mentioning(f"{reachable_tmp}/pytest-postgres-")
+            assert bool(servers) == (server == "embedded server")
+
+            os.killpg(inner.pid, signal.SIGINT)  # Ctrl-C goes to the whole foreground group
+            output, _ = inner.communicate(timeout=300)
+        finally:
+            if inner.poll() is None:
+                os.killpg(inner.pid, signal.SIGKILL)
+                inner.communicate()
+
+    assert inner.returncode == 2, output  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in output
+    if server == "given server":
+        assert not inner_databases & anyio.from_thread.run(database_names, admin_url, PREFIX)
+    assert wait_until(
+        lambda: not processes_mentioning(f"{reachable_tmp}/pytest-postgres-"), seconds=60
+    )
+    assert not list(reachable_tmp.glob("pytest-postgres-*")), "the server's data was kept"
