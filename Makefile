@@ -15,7 +15,7 @@ WITH_DB := $(BIN)/python -m app.embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint migrate downgrade revision
+.PHONY: run test lint migrate downgrade revision clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ downgrade: $(VENV)/.synced
 revision: $(VENV)/.synced
 	@[ -n "$(m)" ] || { echo 'usage: make revision m="add tag"'; exit 2; }
 	$(WITH_DB) alembic revision --autogenerate -m "$(m)"
+
+# Drop the migrated template the tests keep between runs (it is rebuilt on the next run).
+clean-db: $(VENV)/.synced
+	$(BIN)/python -m tests.clean_db

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from app.settings import InvalidSettingsError, load_settings
 from orm.base import Base
-from orm.migrations import MIGRATION_CONNECTION
+from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CONNECTION
 
 config = context.config
 target_metadata = Base.metadata
@@ -41,8 +41,7 @@ def database_url() -> URL:
 def configure(**kwargs: object) -> None:
     context.configure(
         target_metadata=target_metadata,
-        # Server defaults drift silently otherwise: `alembic check` should see them.
-        compare_server_default=True,
+        **COMPARISON_OPTIONS,  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]  # connection= or url= and their options
     )
 

@@ -62,8 +62,12 @@ def pytest_terminal_summary(
 ) -> None:
     databases = config.stash.get(_DATABASES, None)
     if databases is not None:
+        reused = (
+            "" if databases.template_builds else " (kept from an earlier run: migrations unchanged)"
+        )
         terminalreporter.write_line(
-            f"migrated template {databases.template}: built {databases.template_builds} time(s)"
+            f"migrated template {databases.template}: built {databases.template_builds} "
+            f"time(s) this run{reused}"
         )
 
 

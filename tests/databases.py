@@ -1,16 +1,25 @@
 """The temporary databases of one test run: names, the migrated template, cleanup.
 
-Every database the harness creates is named `pytest_r<run>_<what>`, so it is recognisable
-and says which run made it. The run holds a session-level advisory lock keyed by its
+Every database a run creates for itself is named `pytest_r<run>_<what>`, so it is
+recognisable and says which run made it. The run holds a session-level advisory lock keyed by its
 number on its admin connection for as long as it lives. A later run that can take a dead
 run's lock knows that run is gone (the server released the lock with its connection),
 and only then drops its leftovers; two live runs on one server never touch each other's
 databases, and nothing else on the server is ever touched.
+
+The one exception to "a run leaves nothing behind" is the migrated template, kept between
+runs as `pytest_tpl_<project>_<fingerprint>`: the fingerprint hashes every file that
+decides the migrated schema, so a warm run does no migration work at all and a changed
+migration gets a new template. The run that builds a new one drops the project's older
+ones, unless another live run still clones from them (it holds a shared lock on its
+template). `make clean-db` drops them by hand.
 """
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -18,12 +27,46 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from app.database_url import with_database
-from orm.migrations import upgrade
+from orm.migrations import PROJECT_ROOT, upgrade
 
 PREFIX = "pytest_r"
 _NAME = re.compile(rf"^{PREFIX}(\d+)_")
 # First key of the two-key advisory lock: "this is a test run"; the second is its number.
 _LOCK_CLASS = 0x7E57
+# ... "a run uses this kept template" (shared) and "... is building it"; the second key
+# is hashtext(its name).
+_TEMPLATE_LOCK_CLASS = 0x7E58
+_TEMPLATE_BUILD_LOCK_CLASS = 0x7E59
+
+KEPT_PREFIX = "pytest_tpl_"
+# Everything that decides the migrated schema: the migrations and what they import, the
+# Alembic set-up, and the locked versions of SQLAlchemy and Alembic that render the DDL.
+_SCHEMA_SOURCES = ("alembic", "orm", "alembic.ini", "uv.lock")
+
+
+def migrations_fingerprint(root: Path = PROJECT_ROOT) -> str:
+    digest = hashlib.sha256()
+    for source in _SCHEMA_SOURCES:
+        path = root / source
+        files = (
+            sorted(path.rglob("*.py")) + sorted(path.rglob("*.mako")) if path.is_dir() else [path]
+        )
+        for file in files:
+            digest.update(f"{file.relative_to(root)}\0".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _project_slug(root: Path) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", root.name.lower()).strip("_")[:20] or "project"
+
+
+def kept_template_name(root: Path = PROJECT_ROOT) -> str:
+    return f"{KEPT_PREFIX}{_project_slug(root)}_{migrations_fingerprint(root)}"
+
+
+def _is_kept_template_of(root: Path, name: str) -> bool:
+    return re.fullmatch(rf"{KEPT_PREFIX}{_project_slug(root)}_[0-9a-f]{{16}}", name) is not None
 
 
 def admin_engine(admin_url: URL) -> AsyncEngine:
@@ -114,8 +157,43 @@ class TestRun:
         self.template_builds += 1
         return name
 
+    async def kept_template(self, name: str) -> str:
+        """The kept template `name`, built now unless a run already built it.
+
+        Holds a shared lock on it until the run ends, so no other run drops it meanwhile.
+        """
+        use = {"class": _TEMPLATE_LOCK_CLASS, "name": name}
+        build = {"class": _TEMPLATE_BUILD_LOCK_CLASS, "name": name}
+        lock = "SELECT pg_advisory_lock{kind}(:class, hashtext(:name))"
+        unlock = "SELECT pg_advisory_unlock{kind}(:class, hashtext(:name))"
+        while True:
+            # Shared while in use: runs on one server share a template without waiting.
+            await self._lock.execute(text(lock.format(kind="_shared")), use)
+            if await self._exists(name):
+                await drop_kept_templates(self._lock, keep=name)
+                return name
+            await self._lock.execute(text(unlock.format(kind="_shared")), use)
+            # A lock of its own for building: a second run waits for the first's build,
+            # then finds it. Built under this run's name and renamed when complete: a run
+            # killed mid-build leaves a dead run's leftover, never a half-built template.
+            await self._lock.execute(text(lock.format(kind="")), build)
+            try:
+                if not await self._exists(name):
+                    built = await self.build_template()
+                    await self._lock.execute(text(f'ALTER DATABASE "{built}" RENAME TO "{name}"'))
+            finally:
+                await self._lock.execute(text(unlock.format(kind="")), build)
+
+    async def _exists(self, name: str) -> bool:
+        found = await self._lock.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        return found is not None
+
     async def end(self) -> None:
         """Drop every database of this run (a crashed worker's too), then release the lock."""
+        if self._lock.closed:  # ended already
+            return
         try:
             for name in await self._databases_of(self.number):
                 await _drop(self._lock, name)
@@ -150,3 +228,31 @@ class TestRun:
                     text("SELECT pg_advisory_unlock(:class, :run)"),
                     {"class": _LOCK_CLASS, "run": run},
                 )
+
+
+async def drop_kept_templates(
+    connection: AsyncConnection, keep: str | None = None, root: Path = PROJECT_ROOT
+) -> list[str]:
+    """Drop this project's kept templates but `keep`, skipping any a live run still uses."""
+    names = await connection.scalars(
+        text("SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)"),
+        {"prefix": KEPT_PREFIX},
+    )
+    dropped = []
+    for name in names:
+        if name == keep or not _is_kept_template_of(root, name):
+            continue
+        key = {"class": _TEMPLATE_LOCK_CLASS, "name": name}
+        free = await connection.scalar(
+            text("SELECT pg_try_advisory_lock(:class, hashtext(:name))"), key
+        )
+        if not free:
+            continue
+        try:
+            await _drop(connection, name)
+            dropped.append(name)
+        finally:
+            await connection.execute(
+                text("SELECT pg_advisory_unlock(:class, hashtext(:name))"), key
+            )
+    return dropped

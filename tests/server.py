@@ -1,13 +1,16 @@
 """The PostgreSQL server a test run uses, and the run's template on it (controller side).
 
 TEST_DATABASE_URL names an existing server (any database on it: the harness only creates
-and drops databases of its own there). Unset, a throw-away embedded server is started for
-the run and stopped, data removed, when it ends, or by its guard if the run is killed.
+and drops databases of its own there). Unset, an embedded server is started for the run
+on a kept, git-ignored data directory (`.pgdata-test/`, or TEST_PGDATA), so the migrated
+template survives between runs; the server stops when the run ends, or by its guard if
+the run is killed. One run at a time uses that directory: a second one waits.
 The app's DATABASE_URL is never read: a developer's `.env` may point at a real database.
 """
 
+import fcntl
 import os
-import tempfile
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +19,9 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy.engine import URL
 
 from app.database_url import to_asyncpg_url
-from app.embedded.server import EmbeddedPostgres
-from tests.databases import TestRun
+from app.embedded.dev import kept_data_dir
+from app.embedded.server import EmbeddedPostgres, server_url
+from tests.databases import TestRun, kept_template_name
 
 
 @dataclass
@@ -63,7 +67,7 @@ class TestServer:
         self._portal = self._stack.enter_context(start_blocking_portal())
         admin_url = self._admin_url()
         self._run = self._portal.call(TestRun.begin, admin_url)
-        template = self._portal.call(self._run.build_template)
+        template = self._portal.call(self._run.kept_template, kept_template_name())
         return RunDatabases(admin_url, self._run.number, template, self._run.template_builds)
 
     def stop(self) -> None:
@@ -71,15 +75,32 @@ class TestServer:
             if self._run is not None:
                 self._portal.call(self._run.end)
         finally:
-            self._stack.close()
-            if self._embedded is not None:
-                self._embedded.stop()
+            try:
+                if self._embedded is not None:
+                    self._embedded.stop()
+            finally:
+                # Last: the data directory's lock, so a waiting run never finds our server.
+                self._stack.close()
 
     def _admin_url(self) -> URL:
         given = os.environ.get("TEST_DATABASE_URL")
         if given:
             return to_asyncpg_url(given)
-        self._embedded = EmbeddedPostgres(
-            Path(tempfile.mkdtemp(prefix="pytest-postgres-")), throwaway=True
-        )
-        return self._embedded.start()
+        data_dir = kept_test_data_dir()
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock = self._stack.enter_context(data_dir.with_name(f"{data_dir.name}.lock").open("w"))
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another test run uses {data_dir}; waiting for it to end", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        server = EmbeddedPostgres(data_dir, durable=False)
+        port = server.running_port()
+        if port is not None:  # started by hand: use it, leave it running
+            return server_url(port)
+        self._embedded = server
+        return server.start()
+
+
+def kept_test_data_dir() -> Path:
+    return kept_data_dir(".pgdata-test", "TEST_PGDATA")

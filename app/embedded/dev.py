@@ -27,14 +27,19 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "app"
 
 
-def dev_data_dir() -> Path:
-    if chosen := os.environ.get("EMBEDDED_PGDATA"):
+def kept_data_dir(name: str, override: str) -> Path:
+    """`<project>/<name>`, or its stand-in under /var/tmp, or what `$override` names."""
+    if chosen := os.environ.get(override):
         return Path(chosen).resolve()
     account = server_account()
     if account.can_reach(PROJECT_ROOT):
-        return PROJECT_ROOT / ".pgdata"
+        return PROJECT_ROOT / name
     digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]
-    return Path("/var/tmp/embedded-postgres-data") / f"{PROJECT_ROOT.name}-{digest}"
+    return Path("/var/tmp/embedded-postgres-data") / f"{PROJECT_ROOT.name}-{digest}{name}"
+
+
+def dev_data_dir() -> Path:
+    return kept_data_dir(".pgdata", "EMBEDDED_PGDATA")
 
 
 @contextmanager
@@ -45,7 +50,7 @@ def dev_database() -> Iterator[URL]:
     (another `make run`, say) is left to its owner.
     """
     server = EmbeddedPostgres(dev_data_dir())
-    lock_path = server.data_dir.parent / f".{server.data_dir.name}.lock"
+    lock_path = server.data_dir.with_name(f"{server.data_dir.name}.lock")
     with lock_path.open("w") as lock:
         # Two commands starting at once must not both initdb or start the server.
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -13,9 +13,9 @@ from app.embedded.binaries import bin_dir
 
 SUPERUSER = "postgres"
 
-# For a throw-away test server: nothing it holds must survive a crash, so skip the
-# work that makes data durable.
-_THROWAWAY_SETTINGS = {
+# For test servers: nothing they hold must survive a crash (a kept test template is rebuilt
+# by `make clean-db`), so skip the work that makes data durable.
+_NOT_DURABLE = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
@@ -25,7 +25,8 @@ _THROWAWAY_SETTINGS = {
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
-    throwaway: bool = False
+    throwaway: bool = False  # data removed when the server stops
+    durable: bool = True  # False: fsync off, for test data only
     account: Account = field(default_factory=server_account)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -100,8 +101,8 @@ class EmbeddedPostgres:
             # TCP only: a socket deep in the data directory can pass the 107-byte path limit.
             "unix_socket_directories": "",
         }
-        if self.throwaway:
-            settings |= _THROWAWAY_SETTINGS
+        if self.throwaway or not self.durable:
+            settings |= _NOT_DURABLE
         options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         started = self.account.run(
             [

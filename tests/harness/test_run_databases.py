@@ -17,7 +17,15 @@ from sqlalchemy.engine import URL
 
 from orm.migrations import PROJECT_ROOT
 from tests.app.test_embedded import wait_until
-from tests.databases import PREFIX, TestRun, admin_engine, create_database, drop_database
+from tests.databases import (
+    KEPT_PREFIX,
+    PREFIX,
+    TestRun,
+    admin_engine,
+    create_database,
+    drop_database,
+    kept_template_name,
+)
 from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
@@ -63,6 +71,47 @@ async def test_a_run_drops_a_dead_runs_leftovers_but_never_a_live_runs(
         await drop_database(admin_url, stranger)
         await drop_database(admin_url, dead_db.database or "")
     assert live_db.database not in await database_names(admin_url, PREFIX)
+
+
+async def test_runs_share_one_kept_template_and_the_newest_replaces_older_ones(
+    run_databases: RunDatabases,
+) -> None:
+    admin_url = run_databases.admin_url
+    # Names of this project's shape, as if the migrations had changed twice.
+    project = kept_template_name().rsplit("_", 1)[0]
+    older, newer = f"{project}_{'0' * 16}", f"{project}_{'1' * 16}"
+    first, second = await TestRun.begin(admin_url), await TestRun.begin(admin_url)
+    try:
+        async with anyio.create_task_group() as runs:
+            runs.start_soon(first.kept_template, older)
+            runs.start_soon(second.kept_template, older)
+        assert first.template_builds + second.template_builds == 1, "built by both runs"
+
+        third = await TestRun.begin(admin_url)
+        try:
+            await third.kept_template(newer)
+            assert third.template_builds == 1
+            left = await database_names(admin_url, KEPT_PREFIX)
+            assert older in left, "a template that live runs clone from was dropped"
+        finally:
+            await third.end()
+        await first.end()
+        await second.end()
+
+        fourth = await TestRun.begin(admin_url)
+        try:
+            await fourth.kept_template(newer)
+            assert fourth.template_builds == 0, "a kept template was built again"
+        finally:
+            await fourth.end()
+        left = await database_names(admin_url, KEPT_PREFIX)
+        assert older not in left, "an older template was kept once no run used it"
+        assert run_databases.template in left, "this run's own template was dropped"
+    finally:
+        for run in (first, second):
+            await run.end()  # a no-op the second time: its lock connection is closed
+        for name in (older, newer):
+            await drop_database(admin_url, name)
 
 
 INTERRUPTED_TEST = """
@@ -117,7 +166,8 @@ def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: st
     (reachable_tmp / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
     ready = reachable_tmp / "ready"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
-    env |= {"READY_FILE": str(ready), "TMPDIR": str(reachable_tmp)}
+    data_dir = reachable_tmp / "pgdata"  # the inner run's kept test server, not yours
+    env |= {"READY_FILE": str(ready), "TEST_PGDATA": str(data_dir)}
     env.pop("TEST_DATABASE_URL", None)
     if server == "given server":
         env["TEST_DATABASE_URL"] = admin_url.render_as_string(hide_password=False)
@@ -153,9 +203,9 @@ def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: st
             if server == "given server":
                 during = anyio.from_thread.run(database_names, admin_url, PREFIX) - before
                 inner_databases = {n for n in during if not n.startswith(ours)}
-                # Its template, the worker's clone and the test's fresh database.
-                assert len(inner_databases) >= 3, inner_databases
-            servers = processes_mentioning(f"{reachable_tmp}/pytest-postgres-")
+                # The worker's clone and the test's fresh database (the template is kept).
+                assert len(inner_databases) >= 2, inner_databases
+            servers = processes_mentioning(str(data_dir))
             assert bool(servers) == (server == "embedded server")
 
             os.killpg(inner.pid, signal.SIGINT)  # Ctrl-C goes to the whole foreground group
@@ -169,7 +219,6 @@ def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: st
     assert "KeyboardInterrupt" in output
     if server == "given server":
         assert not inner_databases & anyio.from_thread.run(database_names, admin_url, PREFIX)
-    assert wait_until(
-        lambda: not processes_mentioning(f"{reachable_tmp}/pytest-postgres-"), seconds=60
-    )
-    assert not list(reachable_tmp.glob("pytest-postgres-*")), "the server's data was kept"
+    assert wait_until(lambda: not processes_mentioning(str(data_dir)), seconds=60)
+    # The data directory itself is kept on purpose: it holds the migrated template.
+    assert (data_dir / "PG_VERSION").exists() == (server == "embedded server")

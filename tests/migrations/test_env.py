@@ -6,9 +6,9 @@ import anyio
 import pytest
 from alembic import command
 from alembic.util import CommandError
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from orm.migrations import MIGRATION_CONNECTION, alembic_config, downgrade, upgrade
@@ -23,6 +23,7 @@ async def test_migrations_run_on_the_callers_connection_inside_its_loop(
             await downgrade(connection, "base")
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
             assert tables == ["alembic_version"]
+            await connection.rollback()  # end the inspection's transaction
 
             await upgrade(connection)
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
@@ -30,6 +31,14 @@ async def test_migrations_run_on_the_callers_connection_inside_its_loop(
     finally:
         await engine.dispose()
     assert MIGRATION_CONNECTION.get() is None  # set for one command only
+
+
+async def test_a_connection_inside_a_transaction_is_refused(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # autobegins
+
+        with pytest.raises(RuntimeError, match="no transaction open"):
+            await upgrade(connection)
 
 
 async def test_command_inside_a_running_loop_without_a_connection_is_refused() -> None:

@@ -1,0 +1,48 @@
+"""`make clean-db`: remove what the test harness keeps between runs, and nothing else.
+
+That is this project's kept migrated templates on TEST_DATABASE_URL's server (if set; ones
+a running test run still uses are left alone), and the embedded test server's data
+directory. The next test run rebuilds the template.
+"""
+
+import os
+import shutil
+import sys
+
+import anyio
+
+from app.database_url import to_asyncpg_url
+from app.embedded.server import EmbeddedPostgres
+from tests.databases import admin_engine, drop_kept_templates
+from tests.server import kept_test_data_dir
+
+
+async def drop_templates_on_test_server(url: str) -> None:
+    engine = admin_engine(to_asyncpg_url(url))
+    try:
+        async with engine.connect() as connection:
+            dropped = await drop_kept_templates(connection)
+    finally:
+        await engine.dispose()
+    for name in dropped:
+        print(f"dropped database {name}")
+
+
+def remove_embedded_data() -> None:
+    data_dir = kept_test_data_dir()
+    if not data_dir.exists():
+        return
+    if EmbeddedPostgres(data_dir).running_port() is not None:
+        sys.exit(f"a test server is running on {data_dir}: let its test run end first")
+    shutil.rmtree(data_dir)
+    print(f"removed {data_dir}")
+
+
+def main() -> None:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        anyio.run(drop_templates_on_test_server, url)
+    remove_embedded_data()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The per-revision migration check the stairway runs, usable on any script directory.
+
+One step of the walk from base to head, for one revision R with parent P:
+upgrade to P (a no-op when the walk runs in order) → snapshot → upgrade to R → snapshot →
+downgrade to P → snapshot, which must equal the first (the downgrade left no trace) →
+upgrade to R again → snapshot, which must equal the second (R can be re-applied).
+"""
+
+import io
+import sys
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import Script
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orm.migrations import alembic_config, downgrade, upgrade
+from tests.migrations.catalog import Catalog, differences, snapshot
+
+
+class MigrationCheckError(AssertionError):
+    """A revision failed a check; the message names it and says what is wrong."""
+
+
+def describe(revision: Script) -> str:
+    return f"revision {revision.revision} ({revision.doc!r}, {revision.path})"
+
+
+async def _snapshot(connection: AsyncConnection) -> Catalog:
+    catalog = await snapshot(connection)
+    # End the read's transaction: Alembic would take an open one for the caller's and
+    # leave it uncommitted.
+    await connection.rollback()
+    return catalog
+
+
+async def check_revision(
+    connection: AsyncConnection, revision: Script, config: Config | None = None
+) -> None:
+    """Stairway and no-trace checks for one revision; raises MigrationCheckError."""
+    previous = revision.down_revision or "base"
+    if not isinstance(previous, str):
+        raise MigrationCheckError(f"{describe(revision)} merges several revisions")
+    await upgrade(connection, previous, config)
+    before = await _snapshot(connection)
+    await upgrade(connection, revision.revision, config)
+    upgraded = await _snapshot(connection)
+    await downgrade(connection, previous, config)
+    after = await _snapshot(connection)
+    if trace := differences(before, after):
+        raise MigrationCheckError(
+            f"{describe(revision)}: downgrade to {previous} does not undo the upgrade; "
+            "what differs from before the upgrade:\n  " + "\n  ".join(trace)
+        )
+    await upgrade(connection, revision.revision, config)
+    if changed := differences(upgraded, await _snapshot(connection)):
+        raise MigrationCheckError(
+            f"{describe(revision)}: upgrading again after the downgrade gives another "
+            "schema:\n  " + "\n  ".join(changed)
+        )
+
+
+# A revision that cannot be written out as SQL ahead of time (it reads rows to decide what
+# to do) says so with this module-level constant, giving the reason; the offline check
+# skips it, and its upgrade() must then do nothing but say so when context.is_offline_mode().
+OFFLINE_MARKER = "OFFLINE_SQL_UNSUPPORTED"
+
+
+def offline_unsupported_reason(revision: Script) -> str | None:
+    reason = getattr(revision.module, OFFLINE_MARKER, None)
+    return None if reason is None else str(reason)
+
+
+def offline_sql(revision: Script, config: Config | None = None) -> str:
+    """What `alembic upgrade <parent>:<revision> --sql` writes for this revision alone."""
+    base = config or alembic_config()
+    buffer = io.StringIO()
+    offline = Config(base.config_file_name, output_buffer=buffer, stdout=sys.stdout)
+    offline.set_main_option("script_location", base.get_main_option("script_location") or "")
+    start = revision.down_revision or "base"
+    try:
+        command.upgrade(offline, f"{start}:{revision.revision}", sql=True)
+    except Exception as exc:
+        raise MigrationCheckError(
+            f"{describe(revision)} cannot be written as SQL (`alembic upgrade --sql`): "
+            f"{type(exc).__name__}: {exc}. If it must read data, set {OFFLINE_MARKER} = "
+            '"<why>" in it (see tests/migrations/checks.py).'
+        ) from exc
+    return buffer.getvalue()

@@ -1,0 +1,286 @@
+"""The migration check catches a downgrade that forgets any kind of schema object.
+
+Each case copies the project's revisions into a temporary script directory, adds one
+revision on top of the head whose downgrade leaves something behind, and walks them all
+with check_revision on an empty database of its own: only that revision may fail, and
+its message must name it and the kind of object, as catalog.KINDS spells it.
+"""
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from textwrap import indent
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from orm.migrations import PROJECT_ROOT, alembic_config
+from tests.databases import create_database, database_name, drop_database
+from tests.migrations.catalog import KINDS
+from tests.migrations.checks import MigrationCheckError, check_revision
+from tests.server import RunDatabases
+
+TEST_REVISION = "7e57c0de0001"
+
+
+@dataclass(frozen=True)
+class Case:
+    """The test revision's upgrade and downgrade, as Python with `op` and `sa` in scope."""
+
+    name: str
+    upgrade: str
+    downgrade: str = "pass"
+    # The kind the check must report; None for a revision that must pass.
+    kind: str | None = None
+    # An extension the case needs from the server, skipped if it is not installed.
+    extension: str | None = None
+
+
+def sql(*statements: str) -> str:
+    return "\n".join(f"op.execute({statement!r})" for statement in statements)
+
+
+FORGOTTEN = [
+    Case(
+        "table",
+        'op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True))',
+        kind="table",
+    ),
+    Case(
+        "column",
+        'op.add_column("note", sa.Column("pinned", sa.Boolean(), server_default=sa.false(), '
+        "nullable=False))",
+        kind="column",
+    ),
+    Case(
+        "column_type",
+        'op.alter_column("note", "title", type_=sa.String(300), existing_type=sa.String(200))',
+        kind="column",
+    ),
+    Case(
+        "column_default", sql("ALTER TABLE note ALTER title SET DEFAULT 'untitled'"), kind="column"
+    ),
+    Case(
+        "column_nullability",
+        'op.alter_column("note", "body", nullable=True, existing_type=sa.Text())',
+        kind="column",
+    ),
+    Case("column_identity", sql("ALTER TABLE note ALTER id SET INCREMENT BY 10"), kind="column"),
+    Case(
+        "column_collation",
+        sql('ALTER TABLE note ALTER title TYPE varchar(200) COLLATE "C"'),
+        kind="column",
+    ),
+    Case("index", 'op.create_index("ix_note_title", "note", ["title"])', kind="index"),
+    Case(
+        "check_constraint",
+        sql("ALTER TABLE note ADD CONSTRAINT ck_note_title_not_blank CHECK (title <> '')"),
+        kind="constraint",
+    ),
+    Case(
+        "unique_constraint",
+        'op.create_unique_constraint("uq_note_user_id_title", "note", ["user_id", "title"])',
+        kind="constraint",
+    ),
+    Case("sequence", sql("CREATE SEQUENCE invoice_number_seq START 1000"), kind="sequence"),
+    Case(
+        "function",
+        sql(
+            "CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql "
+            "AS 'SELECT count(*) FROM note'"
+        ),
+        kind="function",
+    ),
+    Case(
+        "procedure",
+        sql("CREATE PROCEDURE purge_notes() LANGUAGE sql AS 'DELETE FROM note'"),
+        kind="procedure",
+    ),
+    Case(
+        "aggregate",
+        sql("CREATE AGGREGATE total(integer) (SFUNC = int4pl, STYPE = integer, INITCOND = '0')"),
+        kind="aggregate",
+    ),
+    # The classic: drop_table does not drop the enum type that create_table made.
+    Case(
+        "enum_type",
+        'op.create_table("invoice", sa.Column("id", sa.Integer(), primary_key=True), '
+        'sa.Column("state", sa.Enum("draft", "sent", name="invoice_state")))',
+        downgrade='op.drop_table("invoice")',
+        kind="enum type",
+    ),
+    Case(
+        "domain",
+        sql("CREATE DOMAIN email_address AS varchar(320) CHECK (VALUE LIKE '%@%')"),
+        kind="domain",
+    ),
+    Case(
+        "composite_type",
+        sql("CREATE TYPE note_summary AS (title text, words integer)"),
+        kind="composite type",
+    ),
+    Case(
+        "range_type", sql("CREATE TYPE price_range AS RANGE (subtype = numeric)"), kind="range type"
+    ),
+    Case("view", sql("CREATE VIEW note_title AS SELECT id, title FROM note"), kind="view"),
+    Case(
+        "materialized_view",
+        sql("CREATE MATERIALIZED VIEW note_total AS SELECT user_id, count(*) FROM note GROUP BY 1"),
+        kind="materialized view",
+    ),
+    Case(
+        "trigger",
+        sql(
+            "CREATE TRIGGER note_skip_unchanged BEFORE UPDATE ON note FOR EACH ROW "
+            "EXECUTE FUNCTION suppress_redundant_updates_trigger()"
+        ),
+        kind="trigger",
+    ),
+    Case("rule", sql("CREATE RULE note_keep AS ON DELETE TO note DO INSTEAD NOTHING"), kind="rule"),
+    # Row-level security is turned off again; the policy stays.
+    Case(
+        "policy",
+        sql(
+            "ALTER TABLE note ENABLE ROW LEVEL SECURITY",
+            "CREATE POLICY note_of_user_1 ON note USING (user_id = 1)",
+        ),
+        downgrade=sql("ALTER TABLE note DISABLE ROW LEVEL SECURITY"),
+        kind="policy",
+    ),
+    Case(
+        "statistics_object",
+        sql("CREATE STATISTICS st_note_user_id_title ON user_id, title FROM note"),
+        kind="statistics object",
+    ),
+    Case("comment", sql("COMMENT ON COLUMN note.title IS 'shown in lists'"), kind="comment"),
+    Case("privileges", sql("GRANT SELECT ON note TO PUBLIC"), kind="privileges"),
+    Case("schema", sql("CREATE SCHEMA audit"), kind="schema"),
+    Case("extension", sql("CREATE EXTENSION citext"), kind="extension", extension="citext"),
+]
+
+CORRECT = Case(
+    "correct",
+    """\
+op.create_table(
+    "invoice",
+    sa.Column("id", sa.Integer(), sa.Identity(), primary_key=True),
+    sa.Column("state", sa.Enum("draft", "sent", name="invoice_state"), nullable=False),
+)
+op.execute(
+    "CREATE FUNCTION invoice_count() RETURNS bigint LANGUAGE sql "
+    "AS 'SELECT count(*) FROM invoice'"
+)
+# A sequence's position is data, not schema: moving it must not fail the check.
+op.execute("SELECT nextval(pg_get_serial_sequence('note', 'id'))")
+""",
+    downgrade="""\
+op.execute("DROP FUNCTION invoice_count()")
+op.drop_table("invoice")
+sa.Enum(name="invoice_state").drop(op.get_bind())
+""",
+)
+
+
+@pytest.fixture
+def case() -> Case:
+    """The correct revision; the tests of broken ones parametrize `case` instead."""
+    return CORRECT
+
+
+@pytest.fixture
+async def case_database(
+    case: Case, run_databases: RunDatabases, worker_name: str
+) -> AsyncIterator[URL]:
+    """An empty database of the case's own: a failed check leaves it anywhere in the walk."""
+    name = database_name(run_databases.run, f"{worker_name}_broken_{case.name}")
+    url = await create_database(run_databases.admin_url, name)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+def script_directory(tmp: Path, case: Case) -> Config:
+    """The project's revisions and env.py, plus the case's revision on top of the head."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    versions = tmp / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    for name in ("env.py", "script.py.mako"):
+        shutil.copy(PROJECT_ROOT / "alembic" / name, tmp / "alembic" / name)
+    for revision in (PROJECT_ROOT / "alembic" / "versions").glob("*.py"):
+        shutil.copy(revision, versions / revision.name)
+    (versions / f"{TEST_REVISION}_{case.name}.py").write_text(
+        f'''"""test revision: {case.name}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {TEST_REVISION!r}
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{indent(case.upgrade, "    ")}
+
+
+def downgrade() -> None:
+{indent(case.downgrade, "    ")}
+'''
+    )
+    config = alembic_config()
+    config.set_main_option("script_location", str(tmp / "alembic"))
+    return config
+
+
+async def failures_walking_base_to_head(
+    connection: AsyncConnection, config: Config
+) -> dict[str, str]:
+    """The message of each revision that fails check_revision, by revision id."""
+    failures = {}
+    for revision in reversed(list(ScriptDirectory.from_config(config).walk_revisions())):
+        try:
+            await check_revision(connection, revision, config)
+        except MigrationCheckError as error:
+            failures[revision.revision] = str(error)
+    return failures
+
+
+async def walk(database: URL, config: Config, extension: str | None) -> dict[str, str]:
+    engine = create_async_engine(database, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            if extension is not None and not await connection.scalar(
+                text("SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = :name)"),
+                {"name": extension},
+            ):
+                pytest.skip(f"extension {extension} is not installed on this server")
+            await connection.rollback()
+            return await failures_walking_base_to_head(connection, config)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("case", FORGOTTEN, ids=lambda case: case.name)
+async def test_a_downgrade_that_forgets_an_object_fails_the_check(
+    case: Case, case_database: URL, tmp_path: Path
+) -> None:
+    assert case.kind in KINDS
+    failures = await walk(case_database, script_directory(tmp_path, case), case.extension)
+
+    assert list(failures) == [TEST_REVISION]
+    message = failures[TEST_REVISION]
+    assert f"revision {TEST_REVISION} " in message
+    # One line per object, each starting with its kind.
+    assert f"\n  {case.kind} " in message, message
+
+
+async def test_a_downgrade_that_undoes_everything_passes(
+    case: Case, case_database: URL, tmp_path: Path
+) -> None:
+    assert await walk(case_database, script_directory(tmp_path, case), case.extension) == {}
