@@ -18,7 +18,9 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 <%!
     def _without_banner(code):
         # Drop autogenerate's "### commands auto generated ... ###" lines: read the code instead.
-        return "\n".join(line for line in code.splitlines() if not line.strip().startswith("# ###"))
+        # Stripped: the first line left takes the indentation this template gives it.
+        kept = [line for line in code.splitlines() if not line.strip().startswith("# ###")]
+        return "\n".join(kept).strip()
 %>
 
 def upgrade() -> None:

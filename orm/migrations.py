@@ -8,10 +8,12 @@ blocking it (SQLAlchemy's `run_sync` drives the sync Alembic API in a greenlet).
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from functools import cache
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,6 +50,10 @@ def alembic_config() -> Config:
     return Config(PROJECT_ROOT / "alembic.ini")
 
 
+# The default for upgrade() and downgrade(): one Config, so its revisions are read once.
+_project_config = cache(alembic_config)
+
+
 async def upgrade(
     connection: AsyncConnection, revision: str = "head", config: Config | None = None
 ) -> None:
@@ -56,7 +62,7 @@ async def upgrade(
     `config` defaults to the project's alembic.ini; the tests pass another to run a copy.
     """
     _refuse_open_transaction(connection)
-    await connection.run_sync(_run, command.upgrade, revision, config or alembic_config())
+    await connection.run_sync(_run, _upgrade, revision, config or _project_config())
 
 
 async def downgrade(
@@ -64,7 +70,7 @@ async def downgrade(
 ) -> None:
     """`alembic downgrade <revision>` on `connection`."""
     _refuse_open_transaction(connection)
-    await connection.run_sync(_run, command.downgrade, revision, config or alembic_config())
+    await connection.run_sync(_run, _downgrade, revision, config or _project_config())
 
 
 def _refuse_open_transaction(connection: AsyncConnection) -> None:
@@ -84,3 +90,36 @@ def _run(
         step(config, revision)
     finally:
         MIGRATION_CONNECTION.reset(token)
+
+
+# alembic.command.upgrade and .downgrade, less one thing: they read every revision file
+# again on each call, which made a walk over N revisions (4 commands each) cost N². Here
+# the files are read once per Config (kept in its `attributes`, which Alembic leaves to
+# its callers), so the stairway's cost grows linearly; bench/migrations.py measures it.
+def _script_directory(config: Config) -> ScriptDirectory:
+    script = config.attributes.get("script_directory")
+    if not isinstance(script, ScriptDirectory):
+        script = config.attributes["script_directory"] = ScriptDirectory.from_config(config)
+    return script
+
+
+def _upgrade(config: Config, revision: str) -> None:
+    script = _script_directory(config)
+    with EnvironmentContext(
+        config,
+        script,
+        fn=lambda current, _context: script._upgrade_revs(revision, current),
+        destination_rev=revision,
+    ):
+        script.run_env()
+
+
+def _downgrade(config: Config, revision: str) -> None:
+    script = _script_directory(config)
+    with EnvironmentContext(
+        config,
+        script,
+        fn=lambda current, _context: script._downgrade_revs(revision, current),
+        destination_rev=revision,
+    ):
+        script.run_env()

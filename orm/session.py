@@ -26,6 +26,9 @@ class DatabaseSessionManager:
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     def init(self, settings: Settings) -> None:
+        if self._engine is not None:
+            # A second engine would replace the first without closing its connections.
+            raise RuntimeError("DatabaseSessionManager.init() called twice: close() first")
         if settings.database_url is None:
             raise RuntimeError(
                 "DATABASE_URL is not set: `make run` (or `python main.py`) starts an "

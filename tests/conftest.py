@@ -129,11 +129,9 @@ def settings_for(database_url: URL) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(database_url: URL) -> AsyncIterator[FastAPI]:
-    """The application with its lifespan running, once per worker."""
-    app = create_app(settings_for(database_url))
-    async with LifespanManager(app):
-        yield app
+def app(database_url: URL) -> FastAPI:
+    """The application, built once per worker; `client` runs its lifespan for each test."""
+    return create_app(settings_for(database_url))
 
 
 @pytest.fixture
@@ -149,7 +147,12 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[AsyncClie
 
     app.dependency_overrides[get_session] = session_of_this_test
     try:
-        async with AsyncClient(transport=ASGITransport(app), base_url="http://test") as client:
+        # The lifespan per test, not per worker: it opens the process's one
+        # sessionmanager, which a test that builds an app of its own opens too.
+        async with (
+            LifespanManager(app),
+            AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
+        ):
             yield client
     finally:
         app.dependency_overrides.clear()

@@ -57,16 +57,18 @@ def migrations_fingerprint(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def _project_slug(root: Path) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", root.name.lower()).strip("_")[:20] or "project"
+def kept_templates_prefix(root: Path = PROJECT_ROOT) -> str:
+    """What the names of the project's kept templates start with: one per checkout name."""
+    slug = re.sub(r"[^a-z0-9]+", "_", root.name.lower()).strip("_")[:20] or "project"
+    return f"{KEPT_PREFIX}{slug}_"
 
 
 def kept_template_name(root: Path = PROJECT_ROOT) -> str:
-    return f"{KEPT_PREFIX}{_project_slug(root)}_{migrations_fingerprint(root)}"
+    return f"{kept_templates_prefix(root)}{migrations_fingerprint(root)}"
 
 
 def _is_kept_template_of(root: Path, name: str) -> bool:
-    return re.fullmatch(rf"{KEPT_PREFIX}{_project_slug(root)}_[0-9a-f]{{16}}", name) is not None
+    return re.fullmatch(rf"{kept_templates_prefix(root)}[0-9a-f]{{16}}", name) is not None
 
 
 def admin_engine(admin_url: URL) -> AsyncEngine:
@@ -76,6 +78,19 @@ def admin_engine(admin_url: URL) -> AsyncEngine:
 
 def database_name(run: int, what: str) -> str:
     return f"{PREFIX}{run}_{what}"
+
+
+async def database_names(admin_url: URL, prefix: str) -> set[str]:
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as connection:
+            names = await connection.scalars(
+                text("SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)"),
+                {"prefix": prefix},
+            )
+            return set(names)
+    finally:
+        await engine.dispose()
 
 
 async def create_database(admin_url: URL, name: str, template: str = "template0") -> URL:

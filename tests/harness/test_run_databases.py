@@ -12,8 +12,6 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import URL
 
 from orm.migrations import PROJECT_ROOT
 from tests.app.test_embedded import wait_until
@@ -21,27 +19,14 @@ from tests.databases import (
     KEPT_PREFIX,
     PREFIX,
     TestRun,
-    admin_engine,
     create_database,
+    database_names,
     drop_database,
-    kept_template_name,
+    kept_templates_prefix,
 )
 from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
-
-
-async def database_names(admin_url: URL, prefix: str) -> set[str]:
-    engine = admin_engine(admin_url)
-    try:
-        async with engine.connect() as connection:
-            names = await connection.scalars(
-                text("SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)"),
-                {"prefix": prefix},
-            )
-            return set(names)
-    finally:
-        await engine.dispose()
 
 
 async def test_a_run_drops_a_dead_runs_leftovers_but_never_a_live_runs(
@@ -78,8 +63,8 @@ async def test_runs_share_one_kept_template_and_the_newest_replaces_older_ones(
 ) -> None:
     admin_url = run_databases.admin_url
     # Names of this project's shape, as if the migrations had changed twice.
-    project = kept_template_name().rsplit("_", 1)[0]
-    older, newer = f"{project}_{'0' * 16}", f"{project}_{'1' * 16}"
+    project = kept_templates_prefix()
+    older, newer = f"{project}{'0' * 16}", f"{project}{'1' * 16}"
     first, second = await TestRun.begin(admin_url), await TestRun.begin(admin_url)
     try:
         async with anyio.create_task_group() as runs:

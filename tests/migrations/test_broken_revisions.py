@@ -49,7 +49,7 @@ def sql(*statements: str) -> str:
 FORGOTTEN = [
     Case(
         "table",
-        'op.create_table("tag", sa.Column("id", sa.Integer(), primary_key=True))',
+        'op.create_table("forgotten", sa.Column("id", sa.Integer(), primary_key=True))',
         kind="table",
     ),
     Case(
