@@ -24,6 +24,7 @@ from app.factory import create_app
 from app.settings import Settings
 from orm.session import get_session
 from tests.databases import create_database, database_name, drop_database
+from tests.migrations.checks import history_problems
 from tests.server import RunDatabases, TestServer
 
 _SERVER = pytest.StashKey[TestServer]()
@@ -39,6 +40,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if _is_worker(config):
         return
+    # The template is built by migrating to the head: say why if there is no one head.
+    if problems := history_problems():
+        raise pytest.UsageError(
+            "the migrated template cannot be built, the revision history is broken:\n  "
+            + "\n  ".join(problems)
+        )
     server = TestServer()
     config.stash[_SERVER] = server
     config.stash[_DATABASES] = server.start()

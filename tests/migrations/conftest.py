@@ -7,28 +7,16 @@ from contextlib import AsyncExitStack
 
 import pytest
 from alembic.config import Config
-from alembic.script import Script, ScriptDirectory
+from alembic.script import Script
 from sqlalchemy import Row, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orm.migrations import alembic_config, downgrade, upgrade
+from orm.migrations import downgrade, upgrade
 from tests.databases import create_database, database_name, drop_database
+from tests.migrations.checks import load_history
 from tests.server import RunDatabases
-
-
-def load_history(config: Config | None = None) -> tuple[ScriptDirectory, list[str]]:
-    """The script directory, and the problems Alembic found in its history.
-
-    Alembic only warns about a `down_revision` that points nowhere; collected here so
-    test_history reports it once, by name, instead of every test that walks the history.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        script = ScriptDirectory.from_config(config or alembic_config())
-        script.get_heads()  # builds the revision map, which is where it warns
-    return script, [str(warning.message) for warning in caught]
 
 
 def revisions_base_to_head(config: Config | None = None) -> list[Script]:

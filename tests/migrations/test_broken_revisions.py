@@ -1,9 +1,9 @@
 """The migration check catches a downgrade that forgets any kind of schema object.
 
 Each case copies the project's revisions into a temporary script directory, adds one
-revision on top of the head whose downgrade leaves something behind, and walks them all
-with check_revision on an empty database of its own: only that revision may fail, and
-its message must name it and the kind of object, as catalog.KINDS spells it.
+revision on top of the head whose downgrade leaves something behind, migrates an empty
+database of its own to the head and runs check_revision on that revision: it must fail,
+and its message must name it and the kind of object, as catalog.KINDS spells it.
 """
 
 import shutil
@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orm.migrations import PROJECT_ROOT, alembic_config
+from orm.migrations import PROJECT_ROOT, alembic_config, upgrade
 from tests.databases import create_database, database_name, drop_database
 from tests.migrations.catalog import KINDS
 from tests.migrations.checks import MigrationCheckError, check_revision
@@ -238,20 +238,24 @@ def downgrade() -> None:
     return config
 
 
-async def failures_walking_base_to_head(
-    connection: AsyncConnection, config: Config
-) -> dict[str, str]:
-    """The message of each revision that fails check_revision, by revision id."""
-    failures = {}
-    for revision in reversed(list(ScriptDirectory.from_config(config).walk_revisions())):
-        try:
-            await check_revision(connection, revision, config)
-        except MigrationCheckError as error:
-            failures[revision.revision] = str(error)
-    return failures
+async def check_the_test_revision(connection: AsyncConnection, config: Config) -> str | None:
+    """Migrate to the project's head, then check the case's revision: its failure, if any.
+
+    The project's own revisions are the stairway's business: a fault there fails it, not
+    every case here.
+    """
+    script = ScriptDirectory.from_config(config)
+    test_revision = script.get_revision(TEST_REVISION)
+    assert test_revision is not None
+    await upgrade(connection, str(test_revision.down_revision), config)
+    try:
+        await check_revision(connection, test_revision, config)
+    except MigrationCheckError as error:
+        return str(error)
+    return None
 
 
-async def walk(database: URL, config: Config, extension: str | None) -> dict[str, str]:
+async def walk(database: URL, config: Config, extension: str | None) -> str | None:
     engine = create_async_engine(database, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
@@ -261,7 +265,7 @@ async def walk(database: URL, config: Config, extension: str | None) -> dict[str
             ):
                 pytest.skip(f"extension {extension} is not installed on this server")
             await connection.rollback()
-            return await failures_walking_base_to_head(connection, config)
+            return await check_the_test_revision(connection, config)
     finally:
         await engine.dispose()
 
@@ -271,10 +275,9 @@ async def test_a_downgrade_that_forgets_an_object_fails_the_check(
     case: Case, case_database: URL, tmp_path: Path
 ) -> None:
     assert case.kind in KINDS
-    failures = await walk(case_database, script_directory(tmp_path, case), case.extension)
+    message = await walk(case_database, script_directory(tmp_path, case), case.extension)
 
-    assert list(failures) == [TEST_REVISION]
-    message = failures[TEST_REVISION]
+    assert message is not None, f"the check passed a downgrade that forgets a {case.kind}"
     assert f"revision {TEST_REVISION} " in message
     # One line per object, each starting with its kind.
     assert f"\n  {case.kind} " in message, message
@@ -283,4 +286,4 @@ async def test_a_downgrade_that_forgets_an_object_fails_the_check(
 async def test_a_downgrade_that_undoes_everything_passes(
     case: Case, case_database: URL, tmp_path: Path
 ) -> None:
-    assert await walk(case_database, script_directory(tmp_path, case), case.extension) == {}
+    assert await walk(case_database, script_directory(tmp_path, case), case.extension) is None

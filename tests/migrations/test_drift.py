@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from orm.base import Base
 from orm.migrations import COMPARISON_OPTIONS
-from tests.migrations.checks import describe
-from tests.migrations.conftest import load_history
+from tests.migrations.checks import describe, load_history
 
 
 def differences(connection: Connection) -> list[Any]:
