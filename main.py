@@ -34,6 +34,9 @@ def serve(settings: Settings) -> None:
         # A worker answers the supervisor's health ping only after it has imported the app;
         # uvicorn's 5 s default killed and respawned workers forever on a busy 2-core machine.
         timeout_worker_healthcheck=60,
+        # On SIGTERM: stop accepting, let in-flight requests finish for this long, then
+        # run the lifespan's shutdown, which closes the pool.
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -1,10 +1,15 @@
 """Alembic's environment: async migrations over asyncpg.
 
 Three ways in:
-- the `alembic` command line: connects to DATABASE_URL (app/settings.py) with its own loop;
+- the `alembic` command line: connects to DIRECT_URL, or else DATABASE_URL
+  (app/settings.py), with its own loop;
 - code that already runs an event loop (the tests, a start-up hook): hands its connection
-  in through orm.migrations.MIGRATION_CONNECTION, and we use it as it is;
+  in through orm.migrations.MIGRATION_CALL, and we use it as it is;
 - `alembic upgrade --sql`: writes the SQL instead of running it.
+
+The first two hold the migration lock for the whole run (orm.migrations.migration_lock),
+so instances that migrate at once take turns. `-x migration_lock=off` runs without it:
+only the test that shows why the lock is needed uses that.
 """
 
 import asyncio
@@ -13,29 +18,29 @@ from logging.config import fileConfig
 from alembic import context
 from alembic.util import CommandError
 from sqlalchemy import Connection, pool
-from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
-from app.settings import InvalidSettingsError, load_settings
+from app.settings import InvalidSettingsError, Settings, load_settings
 from orm.base import Base
-from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CONNECTION
+from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CALL, migration_lock
 
 config = context.config
 target_metadata = Base.metadata
 
 
-def database_url() -> URL:
+def settings() -> Settings:
     try:
-        url = load_settings().database_url
+        loaded = load_settings()
     except InvalidSettingsError as exc:
         raise CommandError(str(exc)) from None
-    if url is None:
+    if loaded.migration_url is None:
         raise CommandError(
             "DATABASE_URL is not set: `make migrate` / `make revision` run alembic against "
-            "the embedded server, or set DATABASE_URL to your server's URL"
+            "the embedded server, or set DATABASE_URL (or DIRECT_URL) to your server's URL"
         )
-    return url
+    return loaded
 
 
 def configure(**kwargs: object) -> None:
@@ -53,18 +58,36 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations(connection: Connection) -> None:
+def run_migrations(connection: Connection, lock_timeout: float) -> None:
+    if context.get_x_argument(as_dictionary=True).get("migration_lock") == "off":
+        run_migrations_unlocked(connection)
+        return
+    with migration_lock(connection, lock_timeout):
+        try:
+            run_migrations_unlocked(connection)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            raise CommandError(
+                f"a migration waited more than {lock_timeout:g} s for a lock on a table in "
+                "use (MIGRATION_LOCK_TIMEOUT), and was rolled back rather than hold up the "
+                "queries queued behind it; run it again when the table is quieter"
+            ) from None
+
+
+def run_migrations_unlocked(connection: Connection) -> None:
     configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
 
 
-async def run_migrations_on_own_connection(url: URL) -> None:
+async def run_migrations_on_own_connection(settings: Settings) -> None:
+    assert settings.migration_url is not None
     # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    engine = create_async_engine(settings.migration_url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(run_migrations)
+            await connection.run_sync(run_migrations, settings.migration_lock_timeout)
     finally:
         await engine.dispose()
 
@@ -73,10 +96,10 @@ def main() -> None:
     if context.is_offline_mode():
         run_migrations_offline()
         return
-    given = MIGRATION_CONNECTION.get()
+    given = MIGRATION_CALL.get()
     if given is not None:
         # Called from code: its logging is its own business, and its loop is running.
-        run_migrations(given)
+        run_migrations(given.connection, given.lock_timeout)
         return
     if config.config_file_name is not None:
         # disable_existing_loggers=False: fileConfig would otherwise silence every logger
@@ -85,7 +108,7 @@ def main() -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(run_migrations_on_own_connection(database_url()))
+        asyncio.run(run_migrations_on_own_connection(settings()))
     else:
         raise CommandError(
             "called inside a running event loop without a connection: use "

@@ -1,5 +1,6 @@
 """Builds the FastAPI application: lifespan, routers and error handlers."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,7 +9,10 @@ from fastapi import FastAPI
 from api.errors import add_error_handlers
 from api.routers import health, notes, users
 from app.settings import Settings, load_settings
+from orm.migrations import upgrade_database
 from orm.session import sessionmanager
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -18,7 +22,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Each worker process opens its own pool here; the embedded server, if any, was
         # started once by the parent (main.py or `python -m app.embedded`), never here.
+        if settings.migrate_on_start:
+            await upgrade_database(settings)
         sessionmanager.init(settings)
+        logger.info(
+            "database pool: up to %d connections in this process (DB_POOL_SIZE + DB_MAX_OVERFLOW)",
+            settings.max_connections_per_worker,
+        )
         try:
             yield
         finally:

@@ -22,6 +22,13 @@ class Settings(BaseSettings):
 
     # None: `make run` / `python main.py` start the embedded PostgreSQL; a URL: use that server.
     database_url: DatabaseURL | None = None
+    # The server itself, for migrations and admin work, when DATABASE_URL goes through a
+    # pooler such as PgBouncer (which cannot hold the session-level advisory lock that
+    # migrations take). None: DATABASE_URL.
+    direct_url: DatabaseURL | None = None
+    # DATABASE_URL goes through PgBouncer in transaction mode: no prepared statements
+    # cached across transactions, and timeouts set per transaction (orm/engine.py).
+    db_behind_pgbouncer: bool = False
 
     # Per process: a server sees workers x (pool_size + max_overflow) connections at most.
     db_pool_size: int = Field(default=5, ge=1)
@@ -30,11 +37,30 @@ class Settings(BaseSettings):
     db_pool_recycle: int = Field(default=1800, ge=-1)  # seconds; -1 keeps connections forever
     db_pool_pre_ping: bool = True  # test each connection on checkout: survives server restarts
     db_connect_timeout: float = Field(default=5.0, gt=0)  # seconds; asyncpg's default is 60
+    # Seconds; 0 means none. A statement running longer is cancelled (the request gets 504);
+    # a transaction left idle longer is ended by the server, freeing its locks.
+    db_statement_timeout: float = Field(default=30.0, ge=0)
+    db_idle_in_transaction_timeout: float = Field(default=60.0, ge=0)
+    # Seconds a migration waits for a table lock before failing, instead of queueing every
+    # request behind it; it does not limit the wait for another instance's migrations.
+    migration_lock_timeout: float = Field(default=5.0, ge=0)
+    # Run `alembic upgrade head` in each process's start-up (instances wait for each other).
+    migrate_on_start: bool = False
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    # Seconds that in-flight requests get to finish after SIGTERM.
+    shutdown_timeout: int = Field(default=20, ge=0)
     log_level: str = "info"
+
+    @property
+    def migration_url(self) -> URL | None:
+        return self.direct_url or self.database_url
+
+    @property
+    def max_connections_per_worker(self) -> int:
+        return self.db_pool_size + self.db_max_overflow
 
 
 class InvalidSettingsError(ValueError):

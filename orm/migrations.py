@@ -1,27 +1,76 @@
 """Run Alembic from code that already has an event loop, on the caller's own connection.
 
 `alembic/env.py` cannot be imported (Alembic executes it as a script), so the connection
-travels to it in `MIGRATION_CONNECTION`, a context variable set only for the duration of
+travels to it in `MIGRATION_CALL`, a context variable set only for the duration of
 one command: no module global, and the migration runs on the caller's loop without
 blocking it (SQLAlchemy's `run_sync` drives the sync Alembic API in a greenlet).
+
+Every online run, from here or from the `alembic` command, holds `migration_lock`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-MIGRATION_CONNECTION: ContextVar[Connection | None] = ContextVar(
-    "migration_connection", default=None
-)
+DEFAULT_LOCK_TIMEOUT: float = Settings.model_fields["migration_lock_timeout"].default
+
+
+@dataclass(frozen=True)
+class MigrationCall:
+    """What code that runs a migration hands to env.py."""
+
+    connection: Connection
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+
+MIGRATION_CALL: ContextVar[MigrationCall | None] = ContextVar("migration_call", default=None)
+
+# The advisory lock every online Alembic run holds ("alembic" in ASCII): instances that run
+# `alembic upgrade head` at once take turns, and the later ones find nothing left to do.
+MIGRATION_LOCK_KEY = 0x616C656D626963
+
+
+@contextmanager
+def migration_lock(connection: Connection, lock_timeout: float) -> Iterator[None]:
+    """Hold the migration lock on `connection`, and set its lock_timeout, for one run."""
+    # Session level: a transaction-level lock would go with the first commit, and
+    # autocommit_block() (CREATE INDEX CONCURRENTLY) commits.
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    # Only now: lock_timeout also bounds the wait for the advisory lock, and an instance
+    # must wait for another's migrations however long they take.
+    previous = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+    _set_lock_timeout(connection, f"{round(lock_timeout * 1000)}ms")
+    # End the transaction these statements began: Alembic would take it for the caller's
+    # and never commit the migrations it runs.
+    connection.commit()
+    try:
+        yield
+    finally:
+        if not connection.invalidated:  # a lost connection has lost its lock too
+            if connection.in_transaction():
+                connection.rollback()
+            _set_lock_timeout(connection, previous)
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+
+
+def _set_lock_timeout(connection: Connection, value: str) -> None:
+    connection.execute(text("SELECT set_config('lock_timeout', :value, false)"), {"value": value})
 
 
 # Differences between the models and the migrated schema that autogenerate reports but
@@ -55,22 +104,41 @@ _project_config = cache(alembic_config)
 
 
 async def upgrade(
-    connection: AsyncConnection, revision: str = "head", config: Config | None = None
+    connection: AsyncConnection,
+    revision: str = "head",
+    config: Config | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """`alembic upgrade <revision>` on `connection`; Alembic commits what it began.
 
     `config` defaults to the project's alembic.ini; the tests pass another to run a copy.
     """
     _refuse_open_transaction(connection)
-    await connection.run_sync(_run, _upgrade, revision, config or _project_config())
+    await connection.run_sync(_run, _upgrade, revision, config or _project_config(), lock_timeout)
 
 
 async def downgrade(
-    connection: AsyncConnection, revision: str, config: Config | None = None
+    connection: AsyncConnection,
+    revision: str,
+    config: Config | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """`alembic downgrade <revision>` on `connection`."""
     _refuse_open_transaction(connection)
-    await connection.run_sync(_run, _downgrade, revision, config or _project_config())
+    await connection.run_sync(_run, _downgrade, revision, config or _project_config(), lock_timeout)
+
+
+async def upgrade_database(settings: Settings) -> None:
+    """`alembic upgrade head` on the server of DIRECT_URL (or DATABASE_URL), from code."""
+    if settings.migration_url is None:
+        raise RuntimeError("DATABASE_URL is not set: there is no database to migrate")
+    # NullPool: one connection, closed when done.
+    engine = create_async_engine(settings.migration_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await upgrade(connection, lock_timeout=settings.migration_lock_timeout)
+    finally:
+        await engine.dispose()
 
 
 def _refuse_open_transaction(connection: AsyncConnection) -> None:
@@ -83,13 +151,17 @@ def _refuse_open_transaction(connection: AsyncConnection) -> None:
 
 
 def _run(
-    connection: Connection, step: Callable[[Config, str], None], revision: str, config: Config
+    connection: Connection,
+    step: Callable[[Config, str], None],
+    revision: str,
+    config: Config,
+    lock_timeout: float,
 ) -> None:
-    token = MIGRATION_CONNECTION.set(connection)
+    token = MIGRATION_CALL.set(MigrationCall(connection, lock_timeout))
     try:
         step(config, revision)
     finally:
-        MIGRATION_CONNECTION.reset(token)
+        MIGRATION_CALL.reset(token)
 
 
 # alembic.command.upgrade and .downgrade, less one thing: they read every revision file
@@ -123,3 +195,29 @@ def _downgrade(config: Config, revision: str) -> None:
         destination_rev=revision,
     ):
         script.run_env()
+
+
+def code_head() -> str:
+    """The head revision of this code's migrations."""
+    head = _script_directory(_project_config()).get_current_head()
+    assert head is not None, "the project has no revisions"
+    return head
+
+
+async def database_heads(connection: AsyncConnection) -> tuple[str, ...]:
+    """The revisions the database is at (none before its first migration)."""
+    return await connection.run_sync(
+        lambda sync: MigrationContext.configure(sync).get_current_heads()
+    )
+
+
+def is_schema_ready(heads: tuple[str, ...]) -> bool:
+    """Whether a database at `heads` has everything this code's head revision created.
+
+    A revision this code does not know is taken for a newer one that a later release has
+    applied (a rolling deploy with expand/contract migrations): the database is ahead.
+    One it knows other than its head is older: the database is behind.
+    """
+    script = _script_directory(_project_config())
+    known = {revision.revision for revision in script.walk_revisions()}
+    return code_head() in heads or any(head not in known for head in heads)

@@ -3,15 +3,10 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.settings import Settings
+from orm.engine import create_app_engine
 
 
 class DatabaseSessionManager:
@@ -34,15 +29,7 @@ class DatabaseSessionManager:
                 "DATABASE_URL is not set: `make run` (or `python main.py`) starts an "
                 "embedded PostgreSQL and sets it; otherwise point it at your server"
             )
-        self._engine = create_async_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout,
-            pool_recycle=settings.db_pool_recycle,
-            pool_pre_ping=settings.db_pool_pre_ping,
-            connect_args={"timeout": settings.db_connect_timeout},
-        )
+        self._engine = create_app_engine(settings, settings.database_url)
         # Handlers read attributes after commit; expiring them would force a lazy
         # load outside the greenlet and raise MissingGreenlet.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)

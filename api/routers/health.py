@@ -1,13 +1,17 @@
-"""GET /health: is the service up, and can it reach its database?"""
+"""Health probes: GET /health/live, /health/ready, and /health (is the database reachable)."""
 
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.schemas.health import Health
+from api.schemas.health import Health, Liveness, Readiness
+from orm.migrations import code_head, database_heads, is_schema_ready
 from orm.session import sessionmanager
 
 router = APIRouter(tags=["health"])
+
+# What a failed connection attempt raises besides SQLAlchemy's own errors.
+_UNREACHABLE = (SQLAlchemyError, OSError, TimeoutError)
 
 
 @router.get("/health", responses={503: {"model": Health}})
@@ -16,7 +20,39 @@ async def read_health(response: Response) -> Health:
     try:
         async with sessionmanager.connect() as connection:
             await connection.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError):
+    except _UNREACHABLE:
         response.status_code = 503
         return Health(status="unavailable", database="unreachable")
     return Health(status="ok", database="reachable")
+
+
+@router.get("/health/live")
+async def read_liveness() -> Liveness:
+    """200 while the process serves requests; it does not touch the database."""
+    return Liveness(status="ok")
+
+
+@router.get("/health/ready", responses={503: {"model": Readiness}})
+async def read_readiness(response: Response) -> Readiness:
+    """200 when the database is reachable and has this code's head revision, or a later one."""
+    needed = code_head()
+    try:
+        async with sessionmanager.connect() as connection:
+            heads = await database_heads(connection)
+    except _UNREACHABLE:
+        response.status_code = 503
+        return Readiness(
+            status="not ready",
+            database="unreachable",
+            code_revision=needed,
+            database_revisions=None,
+        )
+    ready = is_schema_ready(heads)
+    if not ready:
+        response.status_code = 503
+    return Readiness(
+        status="ready" if ready else "not ready",
+        database="reachable",
+        code_revision=needed,
+        database_revisions=list(heads),
+    )

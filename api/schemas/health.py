@@ -1,4 +1,4 @@
-"""The body of GET /health."""
+"""The bodies of the health probes."""
 
 from typing import Literal
 
@@ -8,3 +8,15 @@ from pydantic import BaseModel
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["reachable", "unreachable"]
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    database: Literal["reachable", "unreachable"]
+    # The revision this code needs, and those the database is at (None: unreachable).
+    code_revision: str
+    database_revisions: list[str] | None

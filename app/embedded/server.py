@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class EmbeddedPostgres:
     durable: bool = True  # False: fsync off, for test data only
     account: Account = field(default_factory=server_account)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _port: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._bin = bin_dir(self.account)
@@ -60,9 +62,35 @@ class EmbeddedPostgres:
         for _attempt in range(3):
             port = _free_port()
             if self._pg_ctl_start(port):
+                self._port = port
                 return server_url(port)
         self.stop()
         raise RuntimeError(f"embedded PostgreSQL did not start; see {self.data_dir / 'server.log'}")
+
+    def restart(self, downtime: float = 0.0) -> None:
+        """Stop the server (fast: open connections are cut), wait, start it on the same port.
+
+        For tests of what clients do while their server goes away and comes back.
+        """
+        assert self._guard is not None, "restart() needs a server that start() started"
+        self.account.run(
+            [
+                str(self._bin / "pg_ctl"),
+                "stop",
+                "--wait",
+                "--mode",
+                "fast",
+                "-D",
+                str(self.data_dir),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(downtime)
+        if not self._pg_ctl_start(self._port):
+            raise RuntimeError(
+                f"embedded PostgreSQL did not restart; see {self.data_dir / 'server.log'}"
+            )
 
     def stop(self) -> None:
         """Stop the server (and, for a throw-away one, remove its data) through the guard."""

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orm.migrations import MIGRATION_CONNECTION, alembic_config, downgrade, upgrade
+from orm.migrations import MIGRATION_CALL, alembic_config, downgrade, upgrade
 
 
 async def test_migrations_run_on_the_callers_connection_inside_its_loop(
@@ -30,7 +30,7 @@ async def test_migrations_run_on_the_callers_connection_inside_its_loop(
             assert {"user_account", "note"} <= set(tables)
     finally:
         await engine.dispose()
-    assert MIGRATION_CONNECTION.get() is None  # set for one command only
+    assert MIGRATION_CALL.get() is None  # set for one command only
 
 
 async def test_a_connection_inside_a_transaction_is_refused(engine: AsyncEngine) -> None:

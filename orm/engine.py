@@ -1,0 +1,64 @@
+"""The application's engine, built from settings: pool, PgBouncer mode and timeouts."""
+
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.settings import Settings
+
+
+def _milliseconds(seconds: float) -> str:
+    return str(round(seconds * 1000))
+
+
+def session_timeouts(settings: Settings) -> dict[str, str]:
+    """The server settings that bound how long a statement or an idle transaction may last.
+
+    A timeout set to 0 is left out: the server's own setting applies.
+    """
+    timeouts = {
+        "statement_timeout": settings.db_statement_timeout,
+        "idle_in_transaction_session_timeout": settings.db_idle_in_transaction_timeout,
+    }
+    return {name: _milliseconds(seconds) for name, seconds in timeouts.items() if seconds}
+
+
+def create_app_engine(settings: Settings, url: URL) -> AsyncEngine:
+    timeouts = session_timeouts(settings)
+    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
+    if settings.db_behind_pgbouncer:
+        # In transaction mode each transaction may get another server connection, where a
+        # statement prepared earlier does not exist, or another client's statement has its
+        # name. With both caches off asyncpg prepares an unnamed statement inside the
+        # transaction that runs it (asyncpg >= 0.31; PgBouncer 1.18 cannot track names).
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    else:
+        # Startup parameters: free, and they hold for the connection's life.
+        connect_args["server_settings"] = timeouts
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        connect_args=connect_args,
+    )
+    if settings.db_behind_pgbouncer and timeouts:
+        _set_timeouts_per_transaction(engine, timeouts)
+    return engine
+
+
+def _set_timeouts_per_transaction(engine: AsyncEngine, timeouts: dict[str, str]) -> None:
+    # PgBouncer refuses these as startup parameters, and a session-level SET would stay on
+    # the server connection for whichever client gets it next: set them for each
+    # transaction only, at one round trip per transaction.
+    set_local = "SELECT " + ", ".join(
+        f"set_config('{name}', '{value}', true)" for name, value in timeouts.items()
+    )
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def set_timeouts(connection: Connection) -> None:
+        connection.exec_driver_sql(set_local)

@@ -1,0 +1,166 @@
+"""A real PgBouncer in transaction mode, started by the tests in front of a test server.
+
+Debian's package (`apt-get install pgbouncer`) is enough; .ci/run installs it. Where it is
+missing, the tests that need it are skipped and say how to install it. PgBouncer refuses
+to run as root, so root runs it as the embedded server's account (`nobody`).
+
+It runs under a guard (`python -m tests.pgbouncer CONFIG`, below) that holds it as a
+child: when the test process ends, however it ends, the guard reads EOF on its stdin and
+stops it; if the guard itself is killed, the kernel stops PgBouncer (PR_SET_PDEATHSIG).
+"""
+
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from app.embedded.account import Account, server_account
+
+INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (as .ci/run does)"
+
+
+def pgbouncer_binary() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (path for path in ("/usr/sbin/pgbouncer",) if os.access(path, os.X_OK)), None
+    )
+
+
+@dataclass
+class PgBouncer:
+    """`start()` returns the URL of `server`'s databases through PgBouncer; `stop()` ends it."""
+
+    server: URL
+    # Server connections per (database, user): small, so that clients share them.
+    pool_size: int = 2
+    pool_mode: str = "transaction"
+    account: Account = field(default_factory=server_account)
+    _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _dir: Path | None = field(default=None, init=False, repr=False)
+    port: int = field(default=0, init=False)
+
+    def start(self) -> URL:
+        binary = pgbouncer_binary()
+        if binary is None:
+            raise RuntimeError(INSTALL_HINT)
+        port = _free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+        self._dir.chmod(0o755)
+        (self._dir / "userlist.txt").write_text(f'"{self.server.username}" ""\n')
+        config = self._dir / "pgbouncer.ini"
+        config.write_text(
+            f"""\
+[databases]
+* = host={self.server.host} port={self.server.port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self._dir / "userlist.txt"}
+pool_mode = {self.pool_mode}
+default_pool_size = {self.pool_size}
+max_client_conn = 500
+logfile = {self._dir / "pgbouncer.log"}
+pidfile =
+; asyncpg sends none of the parameters PgBouncer refuses; psql and others send this one.
+ignore_startup_parameters = extra_float_digits
+; A restarted server: drop connections that failed, and retry logins soon.
+server_login_retry = 1
+"""
+        )
+        if not self.account.is_self:
+            for path in (self._dir, *self._dir.iterdir()):
+                os.chown(path, self.account.uid, self.account.gid)
+        self._guard = subprocess.Popen(
+            [sys.executable, "-m", "tests.pgbouncer", binary, str(config), str(self.account.uid)],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._wait_until_listening(port)
+        self.port = port
+        return self.server.set(port=port)
+
+    def url_for(self, database_url: URL) -> URL:
+        """`database_url` (a database on `server`), reached through PgBouncer."""
+        assert self.port, "start() first"
+        return database_url.set(host="127.0.0.1", port=self.port)
+
+    def stop(self) -> None:
+        if self._guard is not None:
+            assert self._guard.stdin is not None
+            self._guard.stdin.close()
+            self._guard.wait(timeout=30)
+            self._guard = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def log(self) -> str:
+        path = self._dir / "pgbouncer.log" if self._dir else None
+        return path.read_text() if path and path.exists() else ""
+
+    def _wait_until_listening(self, port: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self._guard is not None
+            if self._guard.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"PgBouncer did not start:\n{log}")
+
+    def __enter__(self) -> URL:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _guard(binary: str, config: str, uid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the starter decides when we stop
+    user = pwd.getpwuid(uid)
+
+    def die_with_guard() -> None:
+        # Runs in the child after it has switched user, so the setting survives exec.
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    drop = {"user": uid, "group": user.pw_gid, "extra_groups": []} if uid != os.getuid() else {}
+    bouncer = subprocess.Popen(
+        [binary, "-q", config],
+        cwd="/",
+        preexec_fn=die_with_guard,  # the guard has one thread: safe
+        **drop,  # type: ignore[arg-type]
+    )
+    sys.stdin.buffer.read()
+    bouncer.send_signal(signal.SIGINT)  # PgBouncer: immediate shutdown
+    try:
+        bouncer.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        bouncer.kill()
+        bouncer.wait()
+
+
+if __name__ == "__main__":
+    _guard(sys.argv[1], sys.argv[2], int(sys.argv[3]))

@@ -1,0 +1,100 @@
+"""The app served by a real `python main.py` process, for tests and benchmarks.
+
+`Served(env)` starts it on a free port with the settings in `env` (DATABASE_URL and
+friends), waits until /health/live answers, and stops it with SIGTERM, as a process
+manager does. Its output goes to a log file, read by `log()`.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from orm.migrations import PROJECT_ROOT
+
+# Settings of the developer's environment that must not reach the served app.
+_INHERITED_SETTINGS = ("DATABASE_URL", "DIRECT_URL", "DB_", "MIGRATE_", "WORKERS", "PORT")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Served:
+    def __init__(self, env: dict[str, str], start_timeout: float = 120) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = (
+            {
+                name: value
+                for name, value in os.environ.items()
+                if not name.startswith(_INHERITED_SETTINGS)
+            }
+            | {"PORT": str(self.port), "LOG_LEVEL": "info"}
+            | env
+        )
+        self._start_timeout = start_timeout
+        self._log = Path(tempfile.mkstemp(prefix="served-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Served":
+        with self._log.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "main.py"],
+                cwd=PROJECT_ROOT,
+                env=self._env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"main.py exited at start:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"main.py did not answer /health/live:\n{self.log()}")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._log.unlink(missing_ok=True)
+
+    def terminate(self) -> None:
+        """SIGTERM, as a process manager sends it; `wait()` for the exit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
