@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,22 @@ async def integrity_error_handler(request: Request, exc: Exception) -> JSONRespo
     return JSONResponse({"detail": detail, "constraint": _constraint(exc)}, status_code=status)
 
 
+# SQLSTATE -> (status, detail) of failures that are the server's, not the client's.
+_SERVER_ANSWERS = {
+    # query_canceled: DB_STATEMENT_TIMEOUT ran out (or an operator cancelled the query).
+    "57014": (504, "the database took too long to answer"),
+    "55P03": (503, "the data is locked by other work; try again"),  # lock_not_available
+}
+_UNAVAILABLE = (503, "database unavailable")
+
+
+def _server_answer(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, PoolTimeoutError):  # no free connection within DB_POOL_TIMEOUT
+        return 503, "database busy; try again"
+    sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
+    return _SERVER_ANSWERS.get(sqlstate or "", _UNAVAILABLE)
+
+
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # str(exc) carries the SQL and its parameters: log the kind of failure only.
     sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
@@ -48,7 +65,8 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
         type(exc).__name__,
         sqlstate,
     )
-    return JSONResponse({"detail": "database unavailable"}, status_code=503)
+    status, detail = _server_answer(exc)
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -1,11 +1,19 @@
-"""GET /health."""
+"""The health probes: GET /health, /health/live and /health/ready."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.factory import create_app
 from app.settings import Settings
+from orm.migrations import alembic_config, code_head
 
 
 async def test_health_with_reachable_database_returns_200(client: AsyncClient) -> None:
@@ -27,3 +35,102 @@ async def test_health_with_unreachable_database_returns_503(database_url: URL) -
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}
+
+
+@asynccontextmanager
+async def client_for(database_url: URL) -> AsyncIterator[AsyncClient]:
+    """A client of an app of its own, on `database_url`, without the test's session."""
+    app = create_app(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
+    ):
+        yield client
+
+
+async def set_database_revision(database_url: URL, revision: str) -> None:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE alembic_version SET version_num = :r"), {"r": revision}
+        )
+    await engine.dispose()
+
+
+async def test_liveness_answers_without_the_database(database_url: URL) -> None:
+    async with client_for(database_url.set(port=1)) as client:
+        response = await client.get("/health/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) -> None:
+    async with client_for(database_url) as client:
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "database": "reachable",
+        "code_revision": code_head(),
+        "database_revisions": [code_head()],
+    }
+
+
+async def test_not_ready_when_the_database_is_behind_names_both_revisions(
+    fresh_database: URL,
+) -> None:
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(code_head()).down_revision
+    assert isinstance(previous, str)
+    await set_database_revision(fresh_database, previous)
+
+    async with client_for(fresh_database) as client:
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "not ready",
+        "database": "reachable",
+        "code_revision": code_head(),
+        "database_revisions": [previous],
+    }
+
+
+async def test_ready_when_the_database_is_ahead_as_in_a_rolling_deploy(
+    fresh_database: URL,
+) -> None:
+    # A revision this code does not know: a newer release has migrated the database.
+    await set_database_revision(fresh_database, "f00dfacef00d")
+
+    async with client_for(fresh_database) as client:
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["database_revisions"] == ["f00dfacef00d"]
+
+
+async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None:
+    engine = create_async_engine(fresh_database, poolclass=NullPool)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP TABLE alembic_version"))
+    await engine.dispose()
+
+    async with client_for(fresh_database) as client:
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["database_revisions"] == []
+
+
+async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> None:
+    async with client_for(database_url.set(port=1)) as client:
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "not ready",
+        "database": "unreachable",
+        "code_revision": code_head(),
+        "database_revisions": None,
+    }

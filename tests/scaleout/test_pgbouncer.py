@@ -1,0 +1,115 @@
+"""Through PgBouncer in transaction mode, DB_BEHIND_PGBOUNCER is what keeps queries right.
+
+Many clients share two server connections, so consecutive transactions of one client
+land on different server connections. With asyncpg's default prepared statements that
+fails ("prepared statement ... does not exist"), or runs another client's statement of
+the same name; with the setting on, every statement is prepared inside the transaction
+that runs it.
+"""
+
+import collections
+
+import anyio
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.settings import Settings
+from orm.engine import create_app_engine
+from orm.models import Note, User
+from tests.pgbouncer import PgBouncer
+
+CLIENTS = 8
+TRANSACTIONS_PER_CLIENT = 75
+USERS = 20
+
+
+async def seed(database_url: URL) -> dict[int, str]:
+    """USERS users, stored directly; their emails by id."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    async with engine.begin() as connection:
+        rows = await connection.execute(
+            insert(User).returning(User.id, User.email),
+            [{"email": f"u{i}@example.org", "name": f"user {i}"} for i in range(USERS)],
+        )
+        emails = {row.id: row.email for row in rows}
+    await engine.dispose()
+    return emails
+
+
+async def run_transactions(
+    url: URL, behind_pgbouncer: bool, emails: dict[int, str]
+) -> collections.Counter[str]:
+    """Outcomes of CLIENTS x TRANSACTIONS_PER_CLIENT ORM transactions, several statements each."""
+    # Timeouts off: they are startup parameters on a direct connection, which PgBouncer
+    # refuses at once; this test is about what prepared statements do.
+    settings = Settings(
+        database_url=url,
+        db_behind_pgbouncer=behind_pgbouncer,
+        db_statement_timeout=0,
+        db_idle_in_transaction_timeout=0,
+        db_pool_size=CLIENTS,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    engine = create_app_engine(settings, url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    outcomes: collections.Counter[str] = collections.Counter()
+
+    async def client(number: int) -> None:
+        for step in range(TRANSACTIONS_PER_CLIENT):
+            user_id = list(emails)[(number + step) % len(emails)]
+            try:
+                async with sessions() as session, session.begin():
+                    # Statements of different shapes, in an order that differs per client,
+                    # so that the same statement name means different SQL on each.
+                    queries = [
+                        select(User.email).where(User.id == user_id),
+                        select(func.count()).select_from(Note).where(Note.user_id == user_id),
+                        select(User.email).where(User.id == user_id, User.name != ""),
+                    ]
+                    shift = (number + step) % len(queries)
+                    results = [
+                        await session.scalar(query) for query in queries[shift:] + queries[:shift]
+                    ]
+                expected = sorted([emails[user_id], emails[user_id], 0], key=str)
+                outcomes["ok" if sorted(results, key=str) == expected else "wrong result"] += 1
+            except Exception as exc:
+                outcomes[_kind(exc)] += 1
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            for number in range(CLIENTS):
+                tasks.start_soon(client, number)
+    finally:
+        await engine.dispose()
+    return outcomes
+
+
+def _kind(exc: Exception) -> str:
+    message = str(exc)
+    if "prepared statement" in message:
+        return "prepared statement error"
+    return f"{type(exc).__name__}: {message.splitlines()[0][:120]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("behind_pgbouncer", [False, True], ids=["setting-off", "setting-on"])
+async def test_orm_transactions_through_pgbouncer_transaction_mode(
+    pgbouncer: PgBouncer, fresh_database: URL, behind_pgbouncer: bool
+) -> None:
+    emails = await seed(fresh_database)
+
+    outcomes = await run_transactions(pgbouncer.url_for(fresh_database), behind_pgbouncer, emails)
+
+    total = CLIENTS * TRANSACTIONS_PER_CLIENT
+    assert sum(outcomes.values()) == total
+    if behind_pgbouncer:
+        assert outcomes == {"ok": total}, f"with the setting on: {dict(outcomes)}"
+    else:
+        failed = total - outcomes["ok"]
+        # What the setting exists for: without it, statements go astray.
+        assert failed > 0, f"expected failures with the setting off: {dict(outcomes)}"
+        assert set(outcomes) <= {"ok", "prepared statement error", "wrong result"}, dict(outcomes)
+    print(f"\nDB_BEHIND_PGBOUNCER={behind_pgbouncer}: {dict(outcomes)} of {total}")

@@ -1,0 +1,156 @@
+"""Statement and idle-in-transaction timeouts, on a direct connection and through PgBouncer.
+
+Direct, they are startup parameters; through PgBouncer (which refuses those) they are
+set per transaction with SET LOCAL, so they never stay on a shared server connection.
+The app here gets a few routes of the test's own that misbehave on purpose.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import anyio
+import asyncpg
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL
+
+from api.dependencies import SessionDep
+from app.factory import create_app
+from app.settings import Settings
+from orm.session import sessionmanager
+from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from tests.server import RunDatabases
+
+STATEMENT_TIMEOUT = 0.5
+IDLE_IN_TRANSACTION_TIMEOUT = 0.5
+
+
+@pytest.fixture(params=["direct", "pgbouncer"])
+def through_pgbouncer(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param == "pgbouncer")
+
+
+@pytest.fixture
+def app_database_url(
+    through_pgbouncer: bool, run_databases: RunDatabases, fresh_database: URL
+) -> Iterator[URL]:
+    if not through_pgbouncer:
+        yield fresh_database
+        return
+    if pgbouncer_binary() is None:
+        pytest.skip(INSTALL_HINT)
+    # One server connection: every transaction of every client lands on it.
+    with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
+        yield fresh_database.set(port=bouncer_url.port)
+
+
+def misbehaving_app(settings: Settings) -> FastAPI:
+    app = create_app(settings)
+
+    @app.get("/slow")
+    async def slow(session: SessionDep) -> None:
+        await session.execute(text("SELECT pg_sleep(:s)"), {"s": STATEMENT_TIMEOUT * 4})
+
+    @app.get("/idle")
+    async def idle(session: SessionDep) -> None:
+        await session.execute(text("SELECT 1"))
+        await anyio.sleep(IDLE_IN_TRANSACTION_TIMEOUT * 3)  # holds the transaction open
+        await session.execute(text("SELECT 1"))
+
+    @app.get("/timeouts")
+    async def timeouts(session: SessionDep) -> dict[str, str]:
+        names = ("statement_timeout", "idle_in_transaction_session_timeout")
+        return {name: (await session.scalar(text(f"SHOW {name}"))) or "" for name in names}
+
+    return app
+
+
+@asynccontextmanager
+async def serving(url: URL, through_pgbouncer: bool) -> AsyncIterator[AsyncClient]:
+    settings = Settings(
+        database_url=url,
+        db_behind_pgbouncer=through_pgbouncer,
+        db_statement_timeout=STATEMENT_TIMEOUT,
+        db_idle_in_transaction_timeout=IDLE_IN_TRANSACTION_TIMEOUT,
+        # One connection: the requests after a timeout must be served by it (or its
+        # replacement) for the test to mean anything.
+        db_pool_size=1,
+        db_max_overflow=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = misbehaving_app(settings)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
+    ):
+        yield client
+
+
+async def test_every_transaction_runs_with_the_timeouts(
+    app_database_url: URL, through_pgbouncer: bool
+) -> None:
+    async with serving(app_database_url, through_pgbouncer) as client:
+        answers = [(await client.get("/timeouts")).json() for _ in range(3)]
+
+    expected = {"statement_timeout": "500ms", "idle_in_transaction_session_timeout": "500ms"}
+    assert answers == [expected] * 3
+
+
+async def test_a_statement_over_the_timeout_is_a_504_and_its_connection_is_reused(
+    app_database_url: URL, through_pgbouncer: bool
+) -> None:
+    async with serving(app_database_url, through_pgbouncer) as client:
+        await client.get("/timeouts")  # the pool's one connection, made before we count
+        connects: list[object] = []
+        event.listen(sessionmanager.engine.sync_engine, "connect", lambda *_: connects.append(1))
+
+        with anyio.fail_after(STATEMENT_TIMEOUT * 3):  # not the 2 s the statement asks for
+            response = await client.get("/slow")
+        after = await client.get("/timeouts")
+
+        pool = sessionmanager.engine.pool
+        assert (pool.checkedout(), pool.checkedin()) == (0, 1)  # type: ignore[attr-defined]
+    assert response.status_code == 504
+    assert response.json() == {"detail": "the database took too long to answer"}
+    assert after.status_code == 200
+    assert connects == [], "the connection was discarded after a timeout; it is healthy"
+
+
+async def test_a_transaction_left_idle_is_ended_and_the_next_request_succeeds(
+    app_database_url: URL, through_pgbouncer: bool
+) -> None:
+    async with serving(app_database_url, through_pgbouncer) as client:
+        idle = await client.get("/idle")
+        after = await client.get("/timeouts")
+
+    assert idle.status_code == 503
+    assert idle.json() == {"detail": "database unavailable"}
+    assert after.status_code == 200
+
+
+async def test_timeouts_set_through_pgbouncer_stay_in_their_transaction(
+    run_databases: RunDatabases, fresh_database: URL
+) -> None:
+    if pgbouncer_binary() is None:
+        pytest.skip(INSTALL_HINT)
+    with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
+        url = fresh_database.set(port=bouncer_url.port)
+        async with serving(url, through_pgbouncer=True) as client:
+            assert (await client.get("/timeouts")).status_code == 200
+            # Another client, outside any transaction, on the same (only) server connection.
+            other = await asyncpg.connect(
+                host=url.host,
+                port=url.port,
+                user=url.username,
+                database=url.database,
+                statement_cache_size=0,
+            )
+            try:
+                seen_by_other = await other.fetchval("SHOW statement_timeout")
+            finally:
+                await other.close()
+
+    assert seen_by_other == "0", "the app's statement_timeout leaked to another client"
