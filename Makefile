@@ -15,7 +15,7 @@ WITH_DB := $(BIN)/python -m app.embedded
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint migrate downgrade revision clean-db
+.PHONY: run serve test lint migrate downgrade revision clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
 
 run: $(VENV)/.synced
 	$(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
+
+# Production-style, on your server: migrate (over DIRECT_URL, else DATABASE_URL), then
+# serve with WORKERS processes. Instances started at once take turns migrating.
+serve: $(VENV)/.synced
+	$(BIN)/alembic upgrade head
+	exec $(BIN)/python main.py
 
 test: $(VENV)/.synced
 	$(BIN)/pytest -n auto

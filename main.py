@@ -1,5 +1,6 @@
 """The ASGI application (`uvicorn main:app`); `python main.py` serves it."""
 
+import logging
 import os
 import sys
 
@@ -31,6 +32,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         # A worker answers the supervisor's health ping only after it has imported the app;
         # uvicorn's 5 s default killed and respawned workers forever on a busy 2-core machine.
         timeout_worker_healthcheck=60,
@@ -40,7 +42,17 @@ def serve(settings: Settings) -> None:
     )
 
 
-app = create_app(_settings())
+def _log_to_stderr(settings: Settings) -> None:
+    # uvicorn configures its own loggers only; without this the application's INFO lines
+    # (pool size, pool closed) would be dropped. Runs in every worker: each imports us.
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s"
+    )
+
+
+settings = _settings()
+_log_to_stderr(settings)
+app = create_app(settings)
 
 if __name__ == "__main__":
     serve(_settings())

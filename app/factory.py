@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await sessionmanager.close()
+            logger.info("database pool closed")
 
     app = FastAPI(
         title="FastAPI + SQLAlchemy template",

@@ -1,6 +1,6 @@
 """The application's settings, read from the environment and `.env` (see `.env.example`)."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # Seconds that in-flight requests get to finish after SIGTERM.
     shutdown_timeout: int = Field(default=20, ge=0)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # A line per request; behind a proxy that logs requests, turning it off saves CPU.
+    access_log: bool = True
 
     @property
     def migration_url(self) -> URL | None:

@@ -1,8 +1,8 @@
 """The app served by a real `python main.py` process, for tests and benchmarks.
 
-`Served(env)` starts it on a free port with the settings in `env` (DATABASE_URL and
-friends), waits until /health/live answers, and stops it with SIGTERM, as a process
-manager does. Its output goes to a log file, read by `log()`.
+`Served(env)`, or `Served(env, command=["make", "serve"])`, starts it on a free port with
+the settings in `env` (DATABASE_URL and friends), waits until /health/live answers, and
+stops it with SIGTERM, as a process manager does. Its output goes to a log file, `log()`.
 """
 
 import os
@@ -30,7 +30,10 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, env: dict[str, str], start_timeout: float = 120) -> None:
+    def __init__(
+        self, env: dict[str, str], command: list[str] | None = None, start_timeout: float = 120
+    ) -> None:
+        self._command = command or [sys.executable, "main.py"]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = (
@@ -49,7 +52,7 @@ class Served:
     def __enter__(self) -> "Served":
         with self._log.open("w") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "main.py"],
+                self._command,
                 cwd=PROJECT_ROOT,
                 env=self._env,
                 stdout=output,

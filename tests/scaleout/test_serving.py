@@ -1,0 +1,138 @@
+"""`make serve` as production runs it: migrations, worker processes, SIGTERM."""
+
+import re
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.databases import create_database, database_name, drop_database
+from tests.served import Served
+from tests.server import RunDatabases
+
+pytestmark = pytest.mark.slow
+
+
+def connect_args(url: URL) -> dict[str, object]:
+    return {"host": url.host, "port": url.port, "user": url.username, "database": url.database}
+
+
+def env_for(url: URL, **settings: str) -> dict[str, str]:
+    return {"DATABASE_URL": url.render_as_string(hide_password=False), **settings}
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
+    with anyio.fail_after(seconds):
+        while True:
+            if await condition():
+                return
+            await anyio.sleep(0.05)
+
+
+@pytest.fixture
+async def unmigrated_database(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
+    name = database_name(run_databases.run, f"{worker_name}_serve")
+    url = await create_database(run_databases.admin_url, name)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+async def app_connections(url: URL) -> int:
+    """Connections to the database at `url` other than ours."""
+    connection = await asyncpg.connect(**connect_args(url))
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await connection.close()
+
+
+async def test_make_serve_migrates_then_each_worker_owns_its_pool(
+    unmigrated_database: URL,
+) -> None:
+    # 2 workers x (1 + 0): the server must never see more than 2 connections from the app.
+    env = env_for(unmigrated_database, WORKERS="2", DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0")
+    with Served(env, command=["make", "--no-print-directory", "serve"]) as served:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            ready = await client.get("/health/ready")
+            most = 0
+
+            async def load() -> None:
+                for _ in range(10):
+                    response = await client.get("/users")
+                    assert response.status_code == 200, response.text
+
+            async with anyio.create_task_group() as tasks:
+                for _ in range(32):
+                    tasks.start_soon(load)
+                for _ in range(10):
+                    most = max(most, await app_connections(unmigrated_database))
+                    await anyio.sleep(0.05)
+        log = served.log()
+
+    assert ready.status_code == 200, ready.text  # make serve ran the migrations first
+    assert log.count("database pool: up to 1 connections in this process") == 2, log
+    assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2, log
+    assert 1 <= most <= 2, f"{most} connections from 2 workers with 1 connection each"
+
+
+async def test_sigterm_finishes_requests_in_flight_then_closes_the_pool(
+    fresh_database: URL,
+) -> None:
+    with Served(env_for(fresh_database, SHUTDOWN_TIMEOUT="30")) as served:
+        async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
+            created = await client.post("/users", json={"email": "a@example.org", "name": "A"})
+            user_id = created.json()["id"]
+            # Another session holds the row, so the PATCH below stays in flight.
+            holder = await asyncpg.connect(**connect_args(fresh_database))
+            transaction = holder.transaction()
+            await transaction.start()
+            await holder.execute("SELECT 1 FROM user_account WHERE id = $1 FOR UPDATE", user_id)
+            answers: list[httpx.Response] = []
+
+            async def patch() -> None:
+                answers.append(await client.patch(f"/users/{user_id}", json={"name": "B"}))
+
+            async def patch_is_waiting() -> bool:
+                return bool(
+                    await holder.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'"
+                    )
+                )
+
+            async def refuses_new_connections() -> bool:
+                try:
+                    async with httpx.AsyncClient(base_url=served.url, timeout=1) as probe:
+                        await probe.get("/health/live")
+                except httpx.TransportError:
+                    return True
+                return False
+
+            try:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(patch)
+                    await wait_for(patch_is_waiting)
+                    served.terminate()
+                    await wait_for(refuses_new_connections)
+                    await transaction.commit()  # lets the PATCH go on
+            finally:
+                await holder.close()
+            exit_code = await anyio.to_thread.run_sync(served.wait)
+        log = served.log()
+
+    assert [answer.status_code for answer in answers] == [200], log
+    assert answers[0].json()["name"] == "B"
+    # uvicorn ends by raising the signal again, once its shutdown is done, so the process
+    # manager sees a process that stopped on SIGTERM as asked.
+    assert exit_code in (0, -signal.SIGTERM), log
+    assert log.index("Waiting for application shutdown") < log.index("database pool closed"), log
+    assert await app_connections(fresh_database) == 0
