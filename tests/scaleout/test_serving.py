@@ -3,6 +3,7 @@
 import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack
 
 import anyio
 import asyncpg
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.databases import create_database, database_name, drop_database
+from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.served import Served
 from tests.server import RunDatabases
 
@@ -55,12 +57,21 @@ async def app_connections(url: URL) -> int:
         await connection.close()
 
 
+@pytest.mark.parametrize("through_pgbouncer", [False, True], ids=["direct", "pgbouncer"])
 async def test_make_serve_migrates_then_each_worker_owns_its_pool(
-    unmigrated_database: URL,
+    unmigrated_database: URL, run_databases: RunDatabases, through_pgbouncer: bool
 ) -> None:
     # 2 workers x (1 + 0): the server must never see more than 2 connections from the app.
     env = env_for(unmigrated_database, WORKERS="2", DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0")
-    with Served(env, command=["make", "--no-print-directory", "serve"]) as served:
+    with ExitStack() as stack:
+        if through_pgbouncer:  # as the README's "Production" section sets it up
+            require_pgbouncer()
+            bouncer = PgBouncer(run_databases.admin_url)
+            stack.callback(bouncer.stop)
+            bouncer.start()
+            env |= env_for(bouncer.url_for(unmigrated_database), DB_BEHIND_PGBOUNCER="true")
+            env["DIRECT_URL"] = unmigrated_database.render_as_string(hide_password=False)
+        served = stack.enter_context(Served(env, command=["make", "--no-print-directory", "serve"]))
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
             ready = await client.get("/health/ready")
             most = 0

@@ -21,7 +21,7 @@ from api.dependencies import SessionDep
 from app.factory import create_app
 from app.settings import Settings
 from orm.session import sessionmanager
-from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.server import RunDatabases
 
 STATEMENT_TIMEOUT = 0.5
@@ -40,8 +40,7 @@ def app_database_url(
     if not through_pgbouncer:
         yield fresh_database
         return
-    if pgbouncer_binary() is None:
-        pytest.skip(INSTALL_HINT)
+    require_pgbouncer()
     # One server connection: every transaction of every client lands on it.
     with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
         yield fresh_database.set(port=bouncer_url.port)
@@ -134,8 +133,7 @@ async def test_a_transaction_left_idle_is_ended_and_the_next_request_succeeds(
 async def test_timeouts_set_through_pgbouncer_stay_in_their_transaction(
     run_databases: RunDatabases, fresh_database: URL
 ) -> None:
-    if pgbouncer_binary() is None:
-        pytest.skip(INSTALL_HINT)
+    require_pgbouncer()
     with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
         url = fresh_database.set(port=bouncer_url.port)
         async with serving(url, through_pgbouncer=True) as client:
