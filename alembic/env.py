@@ -7,7 +7,7 @@ Three ways in:
   in through orm.migrations.MIGRATION_CALL, and we use it as it is;
 - `alembic upgrade --sql`: writes the SQL instead of running it.
 
-The first two hold the migration lock for the whole run (orm.migrations.migration_lock),
+The first two hold the migration lock for the whole run (orm/migration_lock.py),
 so instances that migrate at once take turns. `-x migration_lock=off` runs without it:
 only the test that shows why the lock is needed uses that.
 """
@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from app.settings import InvalidSettingsError, Settings, load_settings
 from orm.base import Base
-from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CALL, migration_lock
+from orm.migration_lock import migration_lock
+from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CALL
 
 config = context.config
 target_metadata = Base.metadata

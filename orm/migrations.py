@@ -5,11 +5,10 @@ travels to it in `MIGRATION_CALL`, a context variable set only for the duration 
 one command: no module global, and the migration runs on the caller's loop without
 blocking it (SQLAlchemy's `run_sync` drives the sync Alembic API in a greenlet).
 
-Every online run, from here or from the `alembic` command, holds `migration_lock`.
+Every online run, from here or from the `alembic` command, holds orm.migration_lock.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -17,7 +16,6 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -39,39 +37,6 @@ class MigrationCall:
 
 
 MIGRATION_CALL: ContextVar[MigrationCall | None] = ContextVar("migration_call", default=None)
-
-# The advisory lock every online Alembic run holds ("alembic" in ASCII): instances that run
-# `alembic upgrade head` at once take turns, and the later ones find nothing left to do.
-MIGRATION_LOCK_KEY = 0x616C656D626963
-
-
-@contextmanager
-def migration_lock(connection: Connection, lock_timeout: float) -> Iterator[None]:
-    """Hold the migration lock on `connection`, and set its lock_timeout, for one run."""
-    # Session level: a transaction-level lock would go with the first commit, and
-    # autocommit_block() (CREATE INDEX CONCURRENTLY) commits.
-    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-    # Only now: lock_timeout also bounds the wait for the advisory lock, and an instance
-    # must wait for another's migrations however long they take.
-    previous = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
-    _set_lock_timeout(connection, f"{round(lock_timeout * 1000)}ms")
-    # End the transaction these statements began: Alembic would take it for the caller's
-    # and never commit the migrations it runs.
-    connection.commit()
-    try:
-        yield
-    finally:
-        if not connection.invalidated:  # a lost connection has lost its lock too
-            if connection.in_transaction():
-                connection.rollback()
-            _set_lock_timeout(connection, previous)
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
-
-
-def _set_lock_timeout(connection: Connection, value: str) -> None:
-    connection.execute(text("SELECT set_config('lock_timeout', :value, false)"), {"value": value})
-
 
 # Differences between the models and the migrated schema that autogenerate reports but
 # that are not real (a type it cannot compare, an object managed outside the models...):
@@ -206,9 +171,11 @@ def code_head() -> str:
 
 async def database_heads(connection: AsyncConnection) -> tuple[str, ...]:
     """The revisions the database is at (none before its first migration)."""
-    return await connection.run_sync(
-        lambda sync: MigrationContext.configure(sync).get_current_heads()
-    )
+    # Plain SQL rather than Alembic's MigrationContext, which logs two lines per call:
+    # the readiness probe asks every few seconds.
+    if await connection.scalar(text("SELECT to_regclass('alembic_version')")) is None:
+        return ()
+    return tuple(await connection.scalars(text("SELECT version_num FROM alembic_version")))
 
 
 def is_schema_ready(heads: tuple[str, ...]) -> bool:

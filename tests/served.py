@@ -99,5 +99,14 @@ class Served:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def wait_for_log(self, line: str, times: int = 1, seconds: float = 120) -> str:
+        """The log, once `line` is in it `times` times (each worker logs its start-up)."""
+        deadline = time.monotonic() + seconds
+        while self.log().count(line) < times:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{line!r} not logged {times} time(s):\n{self.log()}")
+            time.sleep(0.1)
+        return self.log()
+
     def log(self) -> str:
         return self._log.read_text(errors="replace") if self._log.exists() else ""

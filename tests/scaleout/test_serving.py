@@ -9,8 +9,10 @@ import anyio
 import asyncpg
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
+from orm.migrations import alembic_config
 from tests.databases import create_database, database_name, drop_database
 from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.served import Served
@@ -72,6 +74,8 @@ async def test_make_serve_migrates_then_each_worker_owns_its_pool(
             env |= env_for(bouncer.url_for(unmigrated_database), DB_BEHIND_PGBOUNCER="true")
             env["DIRECT_URL"] = unmigrated_database.render_as_string(hide_password=False)
         served = stack.enter_context(Served(env, command=["make", "--no-print-directory", "serve"]))
+        # Both workers up, so both can take requests.
+        await anyio.to_thread.run_sync(served.wait_for_log, "database pool: up to 1 conn", 2)
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
             ready = await client.get("/health/ready")
             most = 0
@@ -93,6 +97,22 @@ async def test_make_serve_migrates_then_each_worker_owns_its_pool(
     assert log.count("database pool: up to 1 connections in this process") == 2, log
     assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2, log
     assert 1 <= most <= 2, f"{most} connections from 2 workers with 1 connection each"
+
+
+async def test_migrate_on_start_migrates_once_however_many_workers_start(
+    unmigrated_database: URL,
+) -> None:
+    env = env_for(unmigrated_database, WORKERS="2", MIGRATE_ON_START="true")
+    with Served(env) as served:
+        log = await anyio.to_thread.run_sync(served.wait_for_log, "database pool: up to", 2)
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            ready = await client.get("/health/ready")
+
+    assert ready.status_code == 200, ready.text
+    applied = re.findall(r"Running upgrade \S* ?-> (\w+)", log)
+    history = ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    oldest_first = [script.revision for script in reversed(list(history))]
+    assert applied == oldest_first, log  # each once, by one of the two workers
 
 
 async def test_sigterm_finishes_requests_in_flight_then_closes_the_pool(
