@@ -68,8 +68,11 @@ def misbehaving_app(settings: Settings) -> FastAPI:
 
 
 @asynccontextmanager
-async def serving(url: URL, through_pgbouncer: bool) -> AsyncIterator[AsyncClient]:
+async def serving(
+    url: URL, through_pgbouncer: bool, pool_timeout: float = 10
+) -> AsyncIterator[AsyncClient]:
     settings = Settings(
+        db_pool_timeout=pool_timeout,
         database_url=url,
         db_behind_pgbouncer=through_pgbouncer,
         db_statement_timeout=STATEMENT_TIMEOUT,
@@ -127,6 +130,21 @@ async def test_a_transaction_left_idle_is_ended_and_the_next_request_succeeds(
 
     assert idle.status_code == 503
     assert idle.json() == {"detail": "database unavailable"}
+    assert after.status_code == 200
+
+
+async def test_no_free_connection_within_the_pool_timeout_is_a_503(
+    app_database_url: URL, through_pgbouncer: bool
+) -> None:
+    async with serving(app_database_url, through_pgbouncer, pool_timeout=0.2) as client:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(client.get, "/slow")  # holds the only connection for 0.5 s
+            await anyio.sleep(0.1)
+            busy = await client.get("/timeouts")
+        after = await client.get("/timeouts")
+
+    assert busy.status_code == 503
+    assert busy.json() == {"detail": "database busy; try again"}
     assert after.status_code == 200
 
 
