@@ -18,10 +18,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.factory import create_app
 from app.settings import Settings
+from orm.engine import create_app_engine
 from orm.session import get_session
 from tests.databases import create_database, database_name, drop_database
 from tests.migrations.checks import history_problems
@@ -106,8 +107,20 @@ async def database_url(run_databases: RunDatabases, worker_name: str) -> AsyncIt
 
 
 @pytest.fixture(scope="session")
-async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(database_url)
+def app_settings(run_databases: RunDatabases, database_url: URL) -> Settings:
+    """The app's settings for this worker's database: directly, or through the run's
+    PgBouncer when TEST_PGBOUNCER=1 (tests/server.py)."""
+    port = run_databases.pgbouncer_port
+    if port is None:
+        return settings_for(database_url)
+    return settings_for(database_url.set(port=port), db_behind_pgbouncer=True)
+
+
+@pytest.fixture(scope="session")
+async def engine(app_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The app's kind of engine, on the app's URL: the tests' sessions see what it sees."""
+    assert app_settings.database_url is not None
+    engine = create_app_engine(app_settings, app_settings.database_url)
     yield engine
     await engine.dispose()
 
@@ -130,15 +143,15 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def settings_for(database_url: URL) -> Settings:
+def settings_for(database_url: URL, **settings: object) -> Settings:
     # _env_file=None: a developer's .env must not leak into the tests.
-    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    return Settings(database_url=database_url, _env_file=None, **settings)  # type: ignore[call-arg, arg-type]
 
 
 @pytest.fixture(scope="session")
-def app(database_url: URL) -> FastAPI:
+def app(app_settings: Settings) -> FastAPI:
     """The application, built once per worker; `client` runs its lifespan for each test."""
-    return create_app(settings_for(database_url))
+    return create_app(app_settings)
 
 
 @pytest.fixture

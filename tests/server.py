@@ -1,5 +1,9 @@
 """The PostgreSQL server a test run uses, and the run's template on it (controller side).
 
+TEST_PGBOUNCER=1 also starts a PgBouncer (transaction mode) in front of that server for
+the run: the app under test and the tests' sessions go through it, the harness's admin
+work and migrations do not.
+
 TEST_DATABASE_URL names an existing server (any database on it: the harness only creates
 and drops databases of its own there). Unset, an embedded server is started for the run
 on a kept, git-ignored data directory (`.pgdata-test/`, or TEST_PGDATA), so the migrated
@@ -22,6 +26,7 @@ from app.database_url import to_asyncpg_url
 from app.embedded.dev import kept_data_dir
 from app.embedded.server import EmbeddedPostgres, server_url
 from tests.databases import TestRun, kept_template_name
+from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
 
 
 @dataclass
@@ -32,6 +37,8 @@ class RunDatabases:
     run: int
     template: str
     template_builds: int
+    # TEST_PGBOUNCER=1: the port of the run's PgBouncer, which the app under test goes through.
+    pgbouncer_port: int | None = None
 
     def to_workerinput(self) -> dict[str, object]:
         return {
@@ -39,6 +46,7 @@ class RunDatabases:
             "test_run": self.run,
             "test_template": self.template,
             "test_template_builds": self.template_builds,
+            "test_pgbouncer_port": self.pgbouncer_port or 0,
         }
 
     @classmethod
@@ -48,6 +56,7 @@ class RunDatabases:
             int(str(data["test_run"])),
             str(data["test_template"]),
             int(str(data["test_template_builds"])),
+            int(str(data["test_pgbouncer_port"])) or None,
         )
 
 
@@ -60,6 +69,7 @@ class TestServer:
         self._stack = ExitStack()
         self._embedded: EmbeddedPostgres | None = None
         self._run: TestRun | None = None
+        self._pgbouncer: PgBouncer | None = None
 
     def start(self) -> RunDatabases:
         # A loop in a thread of its own: the controller is synchronous, the run's lock
@@ -68,10 +78,26 @@ class TestServer:
         admin_url = self._admin_url()
         self._run = self._portal.call(TestRun.begin, admin_url)
         template = self._portal.call(self._run.kept_template, kept_template_name())
-        return RunDatabases(admin_url, self._run.number, template, self._run.template_builds)
+        return RunDatabases(
+            admin_url,
+            self._run.number,
+            template,
+            self._run.template_builds,
+            self._start_pgbouncer(admin_url) if os.environ.get("TEST_PGBOUNCER") else None,
+        )
+
+    def _start_pgbouncer(self, admin_url: URL) -> int:
+        if pgbouncer_binary() is None:
+            raise RuntimeError(f"TEST_PGBOUNCER is set, but {INSTALL_HINT}")
+        # Each test holds a transaction, so a server connection, for its whole length: one
+        # per xdist worker, with room for the tests that open more.
+        self._pgbouncer = PgBouncer(admin_url, pool_size=20)
+        return self._pgbouncer.start().port or 0
 
     def stop(self) -> None:
         try:
+            if self._pgbouncer is not None:
+                self._pgbouncer.stop()
             if self._run is not None:
                 self._portal.call(self._run.end)
         finally:
