@@ -72,3 +72,8 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
 def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(SQLAlchemyError, database_error_handler)
+    # A connection the pool fails to open is not wrapped by SQLAlchemy: asyncpg's own
+    # OSError comes through as it is (ConnectionRefusedError while the server restarts;
+    # TimeoutError, an OSError, after DB_CONNECT_TIMEOUT). Unhandled, it was a 500 and a
+    # traceback. A request's only I/O here is the database, as /health assumes too.
+    app.add_exception_handler(OSError, database_error_handler)

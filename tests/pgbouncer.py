@@ -53,6 +53,9 @@ class PgBouncer:
     # Server connections per (database, user): small, so that clients share them.
     pool_size: int = 2
     pool_mode: str = "transaction"
+    # Seconds a query may wait for a server connection before its client is cut off with
+    # an error; PgBouncer's default, 120, holds queries through a server restart.
+    query_wait_timeout: float = 120
     account: Account = field(default_factory=server_account)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: Path | None = field(default=None, init=False, repr=False)
@@ -79,14 +82,17 @@ unix_socket_dir =
 auth_type = trust
 auth_file = {self._dir / "userlist.txt"}
 pool_mode = {self.pool_mode}
+query_wait_timeout = {self.query_wait_timeout}
 default_pool_size = {self.pool_size}
 max_client_conn = 500
 logfile = {self._dir / "pgbouncer.log"}
 pidfile =
 ; asyncpg sends none of the parameters PgBouncer refuses; psql and others send this one.
 ignore_startup_parameters = extra_float_digits
-; A restarted server: drop connections that failed, and retry logins soon.
-server_login_retry = 1
+; A restarted server: drop connections that failed, and retry logins soon. While it
+; waits to retry it turns clients away at once, so this wait is how long clients keep
+; failing after the server is back (its default, 15 s; tests/scaleout/test_restart.py).
+server_login_retry = 0.1
 """
         )
         if not self.account.is_self:
