@@ -162,8 +162,11 @@ def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: st
     with subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "pytest",
+            "-c",
+            # Ctrl-C must reach the inner run even when this one was started with SIGINT
+            # ignored (a background job of a non-interactive shell), which it inherits.
+            "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler);"
+            " sys.exit(pytest.main(sys.argv[1:]))",
             "-n",
             "2",
             "-q",
