@@ -35,7 +35,7 @@ from app.database_url import to_asyncpg_url
 from app.embedded.server import EmbeddedPostgres
 from orm.migrations import upgrade
 from orm.models import User
-from tests.databases import admin_engine, create_database, drop_database
+from tests.databases import admin_engine, create_database, database_names, drop_database
 
 PREFIX = f"bench_isolation_{os.getpid()}_"
 TABLES = 50
@@ -183,15 +183,8 @@ async def measure(admin_url: URL, repeat: int) -> tuple[dict[str, list[float]], 
 
 
 async def drop_ours(admin_url: URL) -> None:
-    engine = admin_engine(admin_url)
-    try:
-        async with engine.connect() as connection:
-            names = (await connection.scalars(text("SELECT datname FROM pg_database"))).all()
-    finally:
-        await engine.dispose()
-    for name in names:
-        if name.startswith(PREFIX):
-            await drop_database(admin_url, name)
+    for name in await database_names(admin_url, PREFIX):
+        await drop_database(admin_url, name)
 
 
 def report(results: dict[str, list[float]], facts: list[str]) -> None:

@@ -31,7 +31,6 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -39,7 +38,7 @@ from sqlalchemy.pool import NullPool
 from app.database_url import to_asyncpg_url
 from app.embedded.server import EmbeddedPostgres
 from orm.migrations import PROJECT_ROOT, alembic_config
-from tests.databases import admin_engine, create_database, drop_database
+from tests.databases import create_database, database_names, drop_database
 from tests.migrations.checks import check_revision
 
 PREFIX = f"bench_migrations_{os.getpid()}_"
@@ -122,15 +121,8 @@ async def walk(database: URL, config: Config) -> dict[str, float]:
 
 
 async def drop_ours(admin_url: URL) -> None:
-    engine = admin_engine(admin_url)
-    try:
-        async with engine.connect() as connection:
-            names = (await connection.scalars(text("SELECT datname FROM pg_database"))).all()
-    finally:
-        await engine.dispose()
-    for name in names:
-        if name.startswith(PREFIX):
-            await drop_database(admin_url, name)
+    for name in await database_names(admin_url, PREFIX):
+        await drop_database(admin_url, name)
 
 
 def report_run(number: int, times: dict[str, float], total: float, generated: list[str]) -> None:

@@ -185,6 +185,12 @@ def is_schema_ready(heads: tuple[str, ...]) -> bool:
     applied (a rolling deploy with expand/contract migrations): the database is ahead.
     One it knows other than its head is older: the database is behind.
     """
-    script = _script_directory(_project_config())
-    known = {revision.revision for revision in script.walk_revisions()}
+    known = _known_revisions()
     return code_head() in heads or any(head not in known for head in heads)
+
+
+@cache
+def _known_revisions() -> frozenset[str]:
+    # The revision files do not change while the process runs; the probe asks often.
+    script = _script_directory(_project_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())

@@ -71,6 +71,11 @@ def _is_kept_template_of(root: Path, name: str) -> bool:
     return re.fullmatch(rf"{kept_templates_prefix(root)}[0-9a-f]{{16}}", name) is not None
 
 
+def asyncpg_connect_args(url: URL) -> dict[str, object]:
+    """`asyncpg.connect(**...)` arguments for `url`, for tests that need a bare connection."""
+    return {"host": url.host, "port": url.port, "user": url.username, "database": url.database}
+
+
 def admin_engine(admin_url: URL) -> AsyncEngine:
     # CREATE/DROP DATABASE cannot run inside a transaction.
     return create_async_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)

@@ -29,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from orm.migration_lock import MIGRATION_LOCK_KEY
 from orm.migrations import PROJECT_ROOT, alembic_config, upgrade
-from tests.databases import create_database, database_name, drop_database
+from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
 from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
@@ -96,10 +96,6 @@ def cli_env(database_url: URL, **settings: str) -> dict[str, str]:
     return env | {"DATABASE_URL": database_url.render_as_string(hide_password=False)} | settings
 
 
-def connect_args(url: URL) -> dict[str, object]:
-    return {"host": url.host, "port": url.port, "user": url.username, "database": url.database}
-
-
 @pytest.fixture
 async def empty_db(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
     name = database_name(run_databases.run, f"{worker_name}_lock")
@@ -164,7 +160,7 @@ def run_instances(ini: Path, database_url: URL, *extra: str) -> tuple[list[int],
 
 async def waiting_for_the_lock(database_url: URL) -> int:
     """Sessions of this database waiting for the migration lock, as pg_locks shows them."""
-    connection = await asyncpg.connect(**connect_args(database_url))
+    connection = await asyncpg.connect(**asyncpg_connect_args(database_url))
     try:
         return int(
             await connection.fetchval(
@@ -202,7 +198,7 @@ async def upgrade_from_many_instances(tmp: Path, database_url: URL, *extra: str)
             most_waiting = max(most_waiting, await waiting_for_the_lock(database_url))
             await anyio.sleep(0.05)
     exit_codes, outputs = result
-    connection = await asyncpg.connect(**connect_args(database_url))
+    connection = await asyncpg.connect(**asyncpg_connect_args(database_url))
     try:
         exists = await connection.fetchval("SELECT to_regclass('alembic_version')")
         rows = await connection.fetch("SELECT version_num FROM alembic_version") if exists else []
@@ -249,7 +245,7 @@ async def test_a_migration_behind_a_busy_table_fails_fast_and_rolls_back(
             'op.drop_column("note", "colour")',
         ),
     )
-    reader = await asyncpg.connect(**connect_args(empty_db))
+    reader = await asyncpg.connect(**asyncpg_connect_args(empty_db))
     try:
         # A long read: its ACCESS SHARE lock blocks ALTER TABLE's ACCESS EXCLUSIVE one.
         reading = reader.transaction()

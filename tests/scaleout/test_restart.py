@@ -21,13 +21,12 @@ import anyio
 import httpx
 import pytest
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from api.routers.users import router as users
 from app.embedded.server import EmbeddedPostgres
-from orm.migrations import upgrade
-from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from orm.migrations import upgrade_database
+from tests.conftest import settings_for
+from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.served import Served
 
 pytestmark = pytest.mark.slow
@@ -94,15 +93,6 @@ def own_server() -> Iterator[OwnServer]:
         subprocess.run(["rm", "-rf", str(parent)], check=False)
 
 
-async def migrate(url: URL) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            await upgrade(connection)
-    finally:
-        await engine.dispose()
-
-
 def env_for(url: URL, **settings: str) -> dict[str, str]:
     return {"DATABASE_URL": url.render_as_string(hide_password=False), **settings}
 
@@ -145,12 +135,11 @@ async def restart_under_load(
 async def test_requests_fail_with_503_while_the_server_is_down_and_succeed_once_it_is_back(
     own_server: OwnServer, through_pgbouncer: bool
 ) -> None:
-    await migrate(own_server.url)
+    await upgrade_database(settings_for(own_server.url))
     env = env_for(own_server.url)
     with ExitStack() as stack:
         if through_pgbouncer:  # as the README's "Production" section sets it up
-            if pgbouncer_binary() is None:
-                pytest.skip(INSTALL_HINT)
+            require_pgbouncer()  # skips, or fails in CI where it must be installed
             bouncer = PgBouncer(own_server.url, query_wait_timeout=QUERY_WAIT_TIMEOUT)
             stack.callback(bouncer.stop)
             bouncer.start()

@@ -13,16 +13,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
 from orm.migrations import alembic_config
-from tests.databases import create_database, database_name, drop_database
+from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
 from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.served import Served
 from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
-
-
-def connect_args(url: URL) -> dict[str, object]:
-    return {"host": url.host, "port": url.port, "user": url.username, "database": url.database}
 
 
 def env_for(url: URL, **settings: str) -> dict[str, str]:
@@ -47,7 +43,7 @@ async def unmigrated_database(run_databases: RunDatabases, worker_name: str) -> 
 
 async def app_connections(url: URL) -> int:
     """Connections to the database at `url` other than ours."""
-    connection = await asyncpg.connect(**connect_args(url))
+    connection = await asyncpg.connect(**asyncpg_connect_args(url))
     try:
         return int(
             await connection.fetchval(
@@ -123,7 +119,7 @@ async def test_sigterm_finishes_requests_in_flight_then_closes_the_pool(
             created = await client.post("/users", json={"email": "a@example.org", "name": "A"})
             user_id = created.json()["id"]
             # Another session holds the row, so the PATCH below stays in flight.
-            holder = await asyncpg.connect(**connect_args(fresh_database))
+            holder = await asyncpg.connect(**asyncpg_connect_args(fresh_database))
             transaction = holder.transaction()
             await transaction.start()
             await holder.execute("SELECT 1 FROM user_account WHERE id = $1 FOR UPDATE", user_id)
