@@ -1,5 +1,6 @@
 """The ASGI application (`uvicorn main:app`); `python main.py` serves it."""
 
+import gc
 import logging
 import os
 import sys
@@ -17,17 +18,18 @@ def _settings() -> Settings:
         sys.exit(f"error: {exc}")
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, app_path: str = "main:app") -> None:
+    """Serve `app_path` (imported by each worker) with the settings' workers and timeouts."""
     if settings.database_url is None:
         # Start the embedded server once, here, for all workers; they inherit its URL.
         from app.embedded.dev import dev_database
 
         with dev_database() as url:
             os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
-            serve(_settings())
+            serve(_settings(), app_path)
         return
     uvicorn.run(
-        "main:app",
+        app_path,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -50,9 +52,19 @@ def _log_to_stderr(settings: Settings) -> None:
     )
 
 
+def _tune_garbage_collection() -> None:
+    # Each request allocates thousands of short-lived objects (ORM rows, pydantic models):
+    # at CPython's default the youngest generation is collected every 700 allocations and
+    # the older ones scanned with all of the app's modules. Freezing what import created and
+    # collecting every 10,000 cut 5-10 % of CPU per request (bench/throughput.py).
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 settings = _settings()
 _log_to_stderr(settings)
 app = create_app(settings)
+_tune_garbage_collection()
 
 if __name__ == "__main__":
     serve(_settings())

@@ -1,16 +1,22 @@
-"""HTTP throughput of the served app: 1 worker, 2 workers, 2 workers through PgBouncer.
+"""HTTP throughput of the ORM endpoints against the same routes on a bare asyncpg pool.
 
-    .venv/bin/python -m bench.throughput [--duration 10] [--rounds 3] [--connections 32]
+    .venv/bin/python -m bench.throughput [--duration 10] [--rounds 3] [--variants abc]
+                                         [--set DB_POOL_PRE_PING=true ...]
 
-wrk (Debian's package) loads the real app (`python main.py`, uvicorn, no access log) from
-another process, on 127.0.0.1 only, for a bounded time: GET /users/<id> over 10,000
-seeded users, and POST /users. The variants run in turn within each round, in a rotating
-order, so they share the machine's noise; each figure is the median over rounds. Any
-error (a socket error or a non-2xx answer) is reported and fails the run.
+One process serves both: the template's app with bench/raw_app.py's reference routes
+(`/raw/users...`) mounted beside its own. Three variants: (a) 1 worker, (b) 2 workers,
+(c) 2 workers through PgBouncer. For each, wrk (Debian's package) saturates GET
+/users/{id} (one user and its notes, ids at random over 10,000 seeded users), GET /users
+(a page of 20 with their notes) and POST /users, ORM and raw in turn, and GET
+/health/live (no database) as the floor. Then bench/paced.py sends the ORM GETs at a fixed
+rate, half of that variant's own peak, and reports p50 and p99 from when each request was
+due. Variants and implementations alternate within each round, in a rotating order, so
+they share the machine's noise; each figure is the median over rounds. Any error (a
+socket error or a non-2xx answer) is reported and fails the run.
 
-The server is chosen as the tests choose it: TEST_DATABASE_URL if set (a database of
-our own there, dropped at the end), else an embedded throw-away one. CPU ms per request
-is the user + system time of the app's processes (supervisor and workers) over the run,
+The server is chosen as the tests choose it: TEST_DATABASE_URL if set (a database of our
+own there, dropped at the end), else an embedded throw-away one. CPU ms per request is
+the user + system time of the app's processes (supervisor and workers) over the run,
 divided by its requests: steadier than requests/s on a shared machine.
 """
 
@@ -18,11 +24,13 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +42,8 @@ from sqlalchemy.pool import NullPool
 
 from app.database_url import to_asyncpg_url
 from app.embedded.server import EmbeddedPostgres
+from app.settings import Settings
+from bench.paced import PacedRun, get, paced
 from orm.migrations import upgrade
 from tests.databases import create_database, drop_database
 from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
@@ -41,11 +51,32 @@ from tests.served import Served
 
 USERS = 10_000
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
-ENDPOINTS = {"GET /users/{id}": "read_user.lua", "POST /users": "create_user.lua"}
-# Per worker: the settings' defaults, written out because the arithmetic below uses them.
-POOL = {"DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "5"}
-# 2 workers x (5 + 5) clients: a server connection for each at full load.
-PGBOUNCER_POOL = 20
+RAW_PREFIX = "/raw"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    wrk_script: str
+    target: float  # ORM req/s at least this times raw's
+    paced_path: Callable[[random.Random], str] | None  # the GETs are also sent at a fixed rate
+
+
+ENDPOINTS = [
+    Endpoint("GET /users/{id}", "read_user.lua", 0.5, lambda r: f"/users/{r.randint(1, USERS)}"),
+    Endpoint(
+        "GET /users", "list_users.lua", 0.5, lambda r: f"/users?offset={r.randint(0, USERS - 20)}"
+    ),
+    Endpoint("POST /users", "create_user.lua", 0.4, None),
+]
+FLOOR = Endpoint("GET /health/live", "live.lua", 0, None)
+IMPLEMENTATIONS = ("ORM", "raw")
+VARIANTS = {
+    "a": "(a) 1 worker, direct",
+    "b": "(b) 2 workers, direct",
+    "c": "(c) 2 workers, PgBouncer",
+}
+P99_OVER_P50 = 3  # the most p99 may be, at half the peak rate
 
 
 @dataclass
@@ -88,12 +119,15 @@ def process_tree_cpu_ms(root: int) -> float:
     return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(served: Served, script: str, args: argparse.Namespace, run_id: str) -> Run:
+def wrk(
+    served: Served, script: str, args: argparse.Namespace, run_id: str, prefix: str = ""
+) -> Run:
     assert served.process is not None
     env = os.environ | {
         "BENCH_WRK_DIR": str(WRK_DIR),
         "BENCH_USERS": str(USERS),
         "BENCH_RUN": run_id,
+        "BENCH_PREFIX": prefix,
     }
     cpu_before = process_tree_cpu_ms(served.process.pid)
     done = subprocess.run(
@@ -125,7 +159,7 @@ def wrk(served: Served, script: str, args: argparse.Namespace, run_id: str) -> R
 
 
 async def prepare(database: URL) -> None:
-    """Migrate and seed USERS users in one statement."""
+    """Migrate and seed USERS users, each with one note."""
     engine = create_async_engine(database, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
@@ -138,80 +172,181 @@ async def prepare(database: URL) -> None:
                 ),
                 {"users": USERS},
             )
+            await connection.execute(
+                text(
+                    "INSERT INTO note (user_id, title, body) "
+                    "SELECT id, 'note of ' || name, 'a body' FROM user_account"
+                )
+            )
             await connection.commit()
     finally:
         await engine.dispose()
 
 
-def variants(stack: ExitStack, database: URL, admin_url: URL) -> dict[str, Served]:
+def variants(
+    stack: ExitStack, chosen: str, database: URL, admin_url: URL, settings: dict[str, str]
+) -> dict[str, Served]:
     direct = database.render_as_string(hide_password=False)
-    quiet = {"ACCESS_LOG": "false", "LOG_LEVEL": "warning", **POOL}
-    bouncer = PgBouncer(admin_url, pool_size=PGBOUNCER_POOL)
-    stack.callback(bouncer.stop)
-    bouncer.start()
-    through = bouncer.url_for(database).render_as_string(hide_password=False)
+    quiet = {"ACCESS_LOG": "false", "LOG_LEVEL": "warning"} | settings
     configs = {
-        "(a) 1 worker, direct": {"DATABASE_URL": direct, "WORKERS": "1"},
-        "(b) 2 workers, direct": {"DATABASE_URL": direct, "WORKERS": "2"},
-        "(c) 2 workers, PgBouncer": {
-            "DATABASE_URL": through,
+        VARIANTS["a"]: {"DATABASE_URL": direct, "WORKERS": "1"},
+        VARIANTS["b"]: {"DATABASE_URL": direct, "WORKERS": "2"},
+    }
+    if "c" in chosen:
+        # A server connection for every client connection the two workers may open, the ORM
+        # pool's and the raw pool's: the benchmark measures PgBouncer, not waiting for it.
+        bouncer = PgBouncer(admin_url, pool_size=2 * 2 * per_worker(settings))
+        stack.callback(bouncer.stop)
+        bouncer.start()
+        configs[VARIANTS["c"]] = {
+            "DATABASE_URL": bouncer.url_for(database).render_as_string(hide_password=False),
             "DB_BEHIND_PGBOUNCER": "true",
             "DIRECT_URL": direct,
             "WORKERS": "2",
-        },
+        }
+    command = [sys.executable, "-m", "bench.raw_app"]
+    return {
+        name: stack.enter_context(Served(quiet | env, command=command))
+        for name, env in configs.items()
+        if name[1] in chosen
     }
-    return {name: stack.enter_context(Served(quiet | env)) for name, env in configs.items()}
 
 
-def measure(
-    servers: dict[str, Served], args: argparse.Namespace
-) -> dict[tuple[str, str], list[Run]]:
-    runs: dict[tuple[str, str], list[Run]] = {}
+def per_worker(settings: dict[str, str]) -> int:
+    """DB_POOL_SIZE + DB_MAX_OVERFLOW: the app's defaults unless --set changes them."""
+    fields = Settings.model_fields
+    return sum(
+        int(settings.get(name.upper(), fields[name].default))
+        for name in ("db_pool_size", "db_max_overflow")
+    )
+
+
+def rotated(items: list[str], by: int) -> list[str]:
+    return items[by % len(items) :] + items[: by % len(items)]
+
+
+Key = tuple[str, str, str]  # variant, endpoint, implementation
+
+
+def saturate(servers: dict[str, Served], args: argparse.Namespace) -> dict[Key, list[Run]]:
+    """wrk at full load, every endpoint, ORM and raw, every variant, `args.rounds` times."""
+    runs: dict[Key, list[Run]] = {}
     names = list(servers)
     warm_up = argparse.Namespace(**{**vars(args), "duration": 2})
     for served in servers.values():  # every worker imports, connects and warms its caches
-        wrk(served, ENDPOINTS["GET /users/{id}"], warm_up, "warm")
-    for round_number in range(args.rounds):
-        order = names[round_number % len(names) :] + names[: round_number % len(names)]
-        for endpoint, script in ENDPOINTS.items():
-            for name in order:
-                run_id = f"{os.getpid()}r{round_number}{name[1]}"
-                run = wrk(servers[name], script, args, run_id)
-                runs.setdefault((name, endpoint), []).append(run)
+        for prefix in ("", RAW_PREFIX):
+            wrk(served, ENDPOINTS[0].wrk_script, warm_up, "warm", prefix)
+    for number in range(args.rounds):
+        for endpoint in [*ENDPOINTS, FLOOR]:
+            implementations = IMPLEMENTATIONS if endpoint is not FLOOR else ("",)
+            for name in rotated(names, number):
+                for implementation in rotated(list(implementations), number):
+                    prefix = RAW_PREFIX if implementation == "raw" else ""
+                    run_id = f"{os.getpid()}r{number}{name[1]}{implementation}"
+                    run = wrk(servers[name], endpoint.wrk_script, args, run_id, prefix)
+                    runs.setdefault((name, endpoint.name, implementation), []).append(run)
+                    print(
+                        f"round {number + 1} {name:26} {endpoint.name:16} {implementation:4}"
+                        f"{run.per_second:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+                        f"p99 {run.p99_ms:7.2f} ms  {run.cpu_ms_per_request:5.2f} CPU ms/req  "
+                        f"errors {run.errors}",
+                        flush=True,
+                    )
+    return runs
+
+
+def at_fixed_rate(
+    servers: dict[str, Served], peaks: dict[Key, float], args: argparse.Namespace
+) -> dict[tuple[str, str], list[tuple[PacedRun, float]]]:
+    """The ORM GETs at half their peak, from when each request was due; with CPU ms/request."""
+    runs: dict[tuple[str, str], list[tuple[PacedRun, float]]] = {}
+    chooser = random.Random(0)
+    for number in range(args.rounds):
+        for endpoint in ENDPOINTS:
+            path_for = endpoint.paced_path
+            if path_for is None:
+                continue
+            for name in rotated(list(servers), number):
+                served = servers[name]
+                assert served.process is not None
+                rate = peaks[name, endpoint.name, "ORM"] / 2
+                cpu_before = process_tree_cpu_ms(served.process.pid)
+                requests = [get(path_for(chooser)) for _ in range(round(rate * args.duration))]
+                run = paced(served.url, requests.__getitem__, rate, args.duration)
+                cpu_ms = process_tree_cpu_ms(served.process.pid) - cpu_before
+                runs.setdefault((name, endpoint.name), []).append(
+                    (run, cpu_ms / max(len(run.latencies_ms), 1))
+                )
                 print(
-                    f"round {round_number + 1} {name:26} {endpoint:16} "
-                    f"{run.per_second:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-                    f"p99 {run.p99_ms:7.2f} ms  {run.cpu_ms_per_request:5.2f} CPU ms/req  "
-                    f"errors {run.errors}",
+                    f"round {number + 1} {name:26} {endpoint.name:16} ORM at {rate:6.0f}/s: "
+                    f"{run.achieved_rate:6.0f}/s  p50 {run.percentile(50):6.2f} ms  "
+                    f"p99 {run.percentile(99):7.2f} ms  errors {run.errors}",
                     flush=True,
                 )
     return runs
 
 
-def report(runs: dict[tuple[str, str], list[Run]]) -> int:
+def report(
+    runs: dict[Key, list[Run]],
+    fixed: dict[tuple[str, str], list[tuple[PacedRun, float]]],
+) -> int:
+    def median(key: Key, figure: Callable[[Run], float]) -> float:
+        return statistics.median(figure(run) for run in runs[key])
+
+    names = list(dict.fromkeys(name for name, _, _ in runs))
     print(
-        f"\n{'variant':26} {'endpoint':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'CPU ms/req':>10} {'errors':>7}"
+        f"\nSaturated (wrk), medians: ORM / raw req/s (target), CPU ms per request\n"
+        f"{'variant':26} {'endpoint':16} {'ORM req/s':>9} {'raw req/s':>9} {'ORM/raw':>7} "
+        f"{'target':>6} {'ORM CPU':>7} {'raw CPU':>7} {'ORM p50':>7} {'ORM p99':>7}"
     )
-    rate: dict[tuple[str, str], float] = {}
-    errors = 0
-    for (name, endpoint), results in runs.items():
-        rate[name, endpoint] = statistics.median(run.per_second for run in results)
-        errors += sum(run.errors for run in results)
+    peaks = {key: median(key, lambda run: run.per_second) for key in runs}
+    for name in names:
+        for endpoint in ENDPOINTS:
+            orm, raw = (name, endpoint.name, "ORM"), (name, endpoint.name, "raw")
+            ratio = peaks[orm] / peaks[raw]
+            verdict = "met" if ratio >= endpoint.target else "BELOW"
+            print(
+                f"{name:26} {endpoint.name:16} {peaks[orm]:9.0f} {peaks[raw]:9.0f} "
+                f"{ratio:7.2f} {endpoint.target:>4} {verdict:5} "
+                f"{median(orm, lambda run: run.cpu_ms_per_request):7.2f} "
+                f"{median(raw, lambda run: run.cpu_ms_per_request):7.2f} "
+                f"{median(orm, lambda run: run.p50_ms):7.1f} "
+                f"{median(orm, lambda run: run.p99_ms):7.1f}"
+            )
+        floor = (name, FLOOR.name, "")
         print(
-            f"{name:26} {endpoint:16} {rate[name, endpoint]:8.0f} "
-            f"{statistics.median(run.p50_ms for run in results):8.2f} "
-            f"{statistics.median(run.p99_ms for run in results):8.2f} "
-            f"{statistics.median(run.cpu_ms_per_request for run in results):10.2f} "
-            f"{sum(run.errors for run in results):7}"
+            f"{name:26} {FLOOR.name:16} {peaks[floor]:9.0f} {'':>9} {'':>7} {'':>6} "
+            f"{median(floor, lambda run: run.cpu_ms_per_request):7.2f}"
         )
-    a, b, c = dict.fromkeys(name for name, _ in runs)
-    print()
-    for endpoint in ENDPOINTS:
+    if fixed:
         print(
-            f"{endpoint:16} 2 workers / 1: {rate[b, endpoint] / rate[a, endpoint]:.2f}   "
-            f"PgBouncer / direct (2 workers): {rate[c, endpoint] / rate[b, endpoint]:.2f}"
+            f"\nAt a fixed rate, half the ORM peak (bench/paced.py), medians; latency from "
+            f"when each request was due\n{'variant':26} {'endpoint':16} {'asked/s':>8} "
+            f"{'done/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99/p50':>7} {'CPU ms':>7}"
         )
+    for (name, endpoint_name), results in fixed.items():
+        p50 = statistics.median(run.percentile(50) for run, _ in results)
+        p99 = statistics.median(run.percentile(99) for run, _ in results)
+        verdict = "met" if p99 <= P99_OVER_P50 * p50 else "BELOW"
+        print(
+            f"{name:26} {endpoint_name:16} "
+            f"{statistics.median(run.rate for run, _ in results):8.0f} "
+            f"{statistics.median(run.achieved_rate for run, _ in results):8.0f} "
+            f"{p50:7.2f} {p99:7.2f} {p99 / p50:7.2f} {verdict:5} "
+            f"{statistics.median(cpu for _, cpu in results):6.2f}"
+        )
+    if VARIANTS["a"] in names and len(names) > 1:
+        print()
+        for endpoint in ENDPOINTS:
+            line = f"ORM {endpoint.name:16}"
+            a, b, c = (peaks.get((VARIANTS[v], endpoint.name, "ORM")) for v in "abc")
+            if a and b:
+                line += f" 2 workers / 1: {b / a:.2f}"
+            if b and c:
+                line += f"   PgBouncer / direct (2 workers): {c / b:.2f}"
+            print(line)
+    errors = sum(run.errors for results in runs.values() for run in results)
+    errors += sum(run.errors for results in fixed.values() for run, _ in results)
     if errors:
         print(f"\n{errors} request(s) failed: every variant must answer every request")
     return 1 if errors else 0
@@ -230,10 +365,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs per variant (3)")
     parser.add_argument("--connections", type=int, default=32, help="open connections (32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument(
+        "--variants", default="abc", help="which to run: a 1 worker, b 2, c 2 via PgBouncer"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an app setting for every variant, e.g. DB_POOL_PRE_PING=true (repeatable)",
+    )
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
-    if pgbouncer_binary() is None:
+    if "c" in args.variants and pgbouncer_binary() is None:
         sys.exit(INSTALL_HINT)
     with ExitStack() as stack:
         given = os.environ.get("TEST_DATABASE_URL")
@@ -252,12 +398,14 @@ def main() -> None:
         print(
             f"server: {server}; cpus: {os.cpu_count()}; wrk: {args.connections} connections, "
             f"{args.threads} threads, {args.duration} s x {args.rounds} rounds; "
-            f"{USERS} users; per worker DB_POOL_SIZE {POOL['DB_POOL_SIZE']} + "
-            f"DB_MAX_OVERFLOW {POOL['DB_MAX_OVERFLOW']}; PgBouncer pool {PGBOUNCER_POOL}",
+            f"{USERS} users with a note each; up to {per_worker(settings)} connections per "
+            f"worker and pool; settings {settings or 'as defaulted'}",
             flush=True,
         )
-        servers = variants(stack, database, admin_url)
-        status = report(measure(servers, args))
+        servers = variants(stack, args.variants, database, admin_url, settings)
+        runs = saturate(servers, args)
+        peaks = {key: statistics.median(run.per_second for run in got) for key, got in runs.items()}
+        status = report(runs, at_fixed_rate(servers, peaks, args))
     sys.exit(status)
 
 
