@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from orm.session import ReadOnlySessionError
+
 logger = logging.getLogger(__name__)
 
 # SQLSTATE -> (status, what the client did). https://www.postgresql.org/docs/current/errcodes-appendix.html
@@ -69,7 +71,19 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
     return JSONResponse({"detail": detail}, status_code=status)
 
 
+async def read_only_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The handler's bug, not the client's: a GET's session refused a write (orm/session.py).
+    logger.error(
+        "%s %s tried to write through its read-only session; nothing was written "
+        "(writes belong in POST, PUT, PATCH or DELETE handlers)",
+        request.method,
+        request.url.path,
+    )
+    return JSONResponse({"detail": "internal error; nothing was written"}, status_code=500)
+
+
 def add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ReadOnlySessionError, read_only_error_handler)
     app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(SQLAlchemyError, database_error_handler)
     # A connection the pool fails to open is not wrapped by SQLAlchemy: asyncpg's own

@@ -3,10 +3,37 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.settings import Settings
 from orm.engine import create_app_engine
+
+
+class ReadOnlySessionError(RuntimeError):
+    """A write through a session opened for reading only (a GET request's)."""
+
+
+class ReadOnlySession(Session):
+    """A session that refuses ORM writes: flushes and INSERT/UPDATE/DELETE statements.
+
+    Its connections run in autocommit: a read sends no BEGIN and no ROLLBACK, two of the
+    three round trips of a one-query GET. Each statement still sees what was committed
+    when it started, as it would inside a READ COMMITTED transaction; what is lost is a
+    rollback, hence the refusal of writes.
+    """
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _refuse_flush(session: Session, *_: object) -> None:
+    raise ReadOnlySessionError("this session only reads (a GET request's): nothing was written")
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionError("this session only reads (a GET request's): nothing was written")
 
 
 class DatabaseSessionManager:
@@ -19,6 +46,7 @@ class DatabaseSessionManager:
     def __init__(self) -> None:
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     def init(self, settings: Settings) -> None:
         if self._engine is not None:
@@ -33,12 +61,20 @@ class DatabaseSessionManager:
         # Handlers read attributes after commit; expiring them would force a lazy
         # load outside the greenlet and raise MissingGreenlet.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+        # Through PgBouncer reads stay in a transaction: its timeouts are set per transaction,
+        # and in autocommit an unnamed statement's Parse and Bind could reach different
+        # server connections.
+        reads = self._engine
+        if not settings.db_behind_pgbouncer:
+            reads = reads.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_sessionmaker = async_sessionmaker(reads, sync_session_class=ReadOnlySession)
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
         self._engine = None
         self._sessionmaker = None
+        self._read_sessionmaker = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -56,10 +92,12 @@ class DatabaseSessionManager:
                 raise
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        if self._sessionmaker is None:
+    async def session(self, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session; `read_only`: a `ReadOnlySession`, cheaper, that refuses writes."""
+        sessionmaker = self._read_sessionmaker if read_only else self._sessionmaker
+        if sessionmaker is None:
             raise RuntimeError("DatabaseSessionManager.init() has not been called")
-        async with self._sessionmaker() as session:
+        async with sessionmaker() as session:
             try:
                 yield session
             except BaseException:
@@ -68,9 +106,3 @@ class DatabaseSessionManager:
 
 
 sessionmanager = DatabaseSessionManager()
-
-
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """One session per request. It never commits: a handler that writes commits itself."""
-    async with sessionmanager.session() as session:
-        yield session

@@ -20,10 +20,10 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from api.dependencies import get_session
 from app.factory import create_app
 from app.settings import Settings
 from orm.engine import create_app_engine
-from orm.session import get_session
 from tests.databases import create_database, database_name, drop_database
 from tests.migrations.checks import history_problems
 from tests.server import RunDatabases, TestServer

@@ -1,11 +1,13 @@
-"""DatabaseSessionManager: one engine between init() and close(), rollback on errors."""
+"""DatabaseSessionManager: one engine between init() and close(), rollback on errors,
+read-only sessions without BEGIN that refuse writes."""
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orm.models import User
-from orm.session import DatabaseSessionManager
+from orm.session import DatabaseSessionManager, ReadOnlySessionError
 from tests.conftest import settings_for
 
 
@@ -47,3 +49,43 @@ async def test_session_rolls_back_when_the_block_raises(database_url: URL) -> No
         assert stored == 0
     finally:
         await manager.close()
+
+
+async def seen_by_the_next_statement(session: AsyncSession) -> str | None:
+    """A setting local to the transaction, read back by the next statement."""
+    await session.execute(text("SELECT set_config('test.probe', 'set', true)"))
+    return await session.scalar(text("SELECT current_setting('test.probe', true)"))
+
+
+async def test_a_read_only_session_sends_no_begin(database_url: URL) -> None:
+    manager = DatabaseSessionManager()
+    manager.init(settings_for(database_url))
+    try:
+        async with manager.session(read_only=True) as session:
+            read_only = await seen_by_the_next_statement(session)
+        async with manager.session() as session:
+            read_write = await seen_by_the_next_statement(session)
+    finally:
+        await manager.close()
+    assert read_only in ("", None), "each statement of a read-only session is its own transaction"
+    assert read_write == "set"
+
+
+async def test_a_read_only_session_refuses_writes_and_stores_nothing(database_url: URL) -> None:
+    email = "read.only@example.org"
+    manager = DatabaseSessionManager()
+    manager.init(settings_for(database_url))
+    try:
+        async with manager.session(read_only=True) as session:
+            session.add(User(email=email, name="Ann"))
+            with pytest.raises(ReadOnlySessionError):
+                await session.flush()
+        async with manager.session(read_only=True) as session:
+            with pytest.raises(ReadOnlySessionError):
+                await session.execute(insert(User).values(email=email, name="Ann"))
+            with pytest.raises(ReadOnlySessionError):
+                await session.execute(delete(User))
+            stored = await session.scalar(select(func.count()).select_from(User))
+    finally:
+        await manager.close()
+    assert stored == 0

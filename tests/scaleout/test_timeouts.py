@@ -53,7 +53,8 @@ def misbehaving_app(settings: Settings) -> FastAPI:
     async def slow(session: SessionDep) -> None:
         await session.execute(text("SELECT pg_sleep(:s)"), {"s": STATEMENT_TIMEOUT * 4})
 
-    @app.get("/idle")
+    # A POST: a GET's session reads in autocommit, with no transaction to leave idle.
+    @app.post("/idle")
     async def idle(session: SessionDep) -> None:
         await session.execute(text("SELECT 1"))
         await anyio.sleep(IDLE_IN_TRANSACTION_TIMEOUT * 3)  # holds the transaction open
@@ -125,7 +126,7 @@ async def test_a_transaction_left_idle_is_ended_and_the_next_request_succeeds(
     app_database_url: URL, through_pgbouncer: bool
 ) -> None:
     async with serving(app_database_url, through_pgbouncer) as client:
-        idle = await client.get("/idle")
+        idle = await client.post("/idle")
         after = await client.get("/timeouts")
 
     assert idle.status_code == 503
