@@ -31,8 +31,10 @@ class Settings(BaseSettings):
     db_behind_pgbouncer: bool = False
 
     # Per process: a server sees workers x (pool_size + max_overflow) connections at most.
-    db_pool_size: int = Field(default=5, ge=1)
-    db_max_overflow: int = Field(default=5, ge=0)
+    # Overflow connections are closed as soon as they are returned: under steady load they
+    # would mean a new server session every few requests. Size the pool instead.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)  # seconds to wait for a free connection
     db_pool_recycle: int = Field(default=1800, ge=-1)  # seconds; -1 keeps connections forever
     # A connection the server closed (restart, terminated session) is always replaced at
