@@ -56,7 +56,7 @@ def _tune_garbage_collection() -> None:
     # Each request allocates thousands of short-lived objects (ORM rows, pydantic models):
     # at CPython's default the youngest generation is collected every 700 allocations and
     # the older ones scanned with all of the app's modules. Freezing what import created and
-    # collecting every 10,000 cut 5-10 % of CPU per request (bench/throughput.py).
+    # collecting every 10,000 cut 3-11 % of CPU per request (bench/throughput.py).
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
 

@@ -16,7 +16,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request. It never commits: a handler that writes commits itself.
 
     GET requests get a `ReadOnlySession` (orm/session.py): no BEGIN or ROLLBACK round
-    trips (10 % of a GET's CPU, bench/throughput.py), and a write raises instead.
+    trips (a fifth of a GET's CPU, bench/throughput.py), and a write raises instead.
     """
     read_only = request.method in READ_ONLY_METHODS
     async with sessionmanager.session(read_only=read_only) as session:
