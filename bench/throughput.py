@@ -10,9 +10,10 @@ One process serves both: the template's app with bench/raw_app.py's reference ro
 (a page of 20 with their notes) and POST /users, ORM and raw in turn, and GET
 /health/live (no database) as the floor. Then bench/paced.py sends the ORM GETs at a
 fixed rate, half of that variant's own peak (--fraction), and reports p50 and p99 from
-when each request was due. Variants and implementations alternate within each round, in
-a rotating order, so they share the machine's noise; each figure is the median over
-rounds. Any error (a socket error or a non-2xx answer) is reported and fails the run.
+when each request was queued, at its due time. Variants and implementations alternate
+within each round, in a rotating order, so they share the machine's noise; each figure is
+the median over rounds. Any error (a socket error or a non-2xx answer) is reported and
+fails the run.
 
 The server is chosen as the tests choose it: TEST_DATABASE_URL if set (a database of our
 own there, dropped at the end), else an embedded throw-away one. CPU ms per request is
@@ -323,7 +324,8 @@ def report(
     if fixed:
         print(
             f"\nAt a fixed rate, {fraction:g} x the ORM peak (bench/paced.py), medians; latency "
-            f"from when each request was due (target at 0.5: p99 <= {P99_OVER_P50} x p50); "
+            f"from when each request was queued at its due time (target at 0.5: "
+            f"p99 <= {P99_OVER_P50} x p50); "
             f"late: the generator's own lateness, p99\n{'variant':26} {'endpoint':16} "
             f"{'asked/s':>8} {'done/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99/p50':>7} "
             f"{'':5} {'CPU ms':>6} {'late ms':>7}"
