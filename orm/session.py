@@ -18,22 +18,25 @@ class ReadOnlySessionError(RuntimeError):
 class ReadOnlySession(Session):
     """A session that refuses ORM writes: flushes and INSERT/UPDATE/DELETE statements.
 
-    Its connections run in autocommit: a read sends no BEGIN and no ROLLBACK, two of the
-    three round trips of a one-query GET. Each statement still sees what was committed
-    when it started, as it would inside a READ COMMITTED transaction; what is lost is a
-    rollback, hence the refusal of writes.
+    On a direct connection it runs in autocommit (behind PgBouncer, see `init()`): a read
+    sends no BEGIN and no ROLLBACK, two of the three round trips of a one-query GET. Each
+    statement still sees what was committed when it started, as it would inside a READ
+    COMMITTED transaction; what is lost is a rollback, hence the refusal of writes.
     """
+
+
+_REFUSED = "this session only reads (a GET request's): nothing was written"
 
 
 @event.listens_for(ReadOnlySession, "before_flush")
 def _refuse_flush(session: Session, *_: object) -> None:
-    raise ReadOnlySessionError("this session only reads (a GET request's): nothing was written")
+    raise ReadOnlySessionError(_REFUSED)
 
 
 @event.listens_for(ReadOnlySession, "do_orm_execute")
 def _refuse_writes(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        raise ReadOnlySessionError("this session only reads (a GET request's): nothing was written")
+        raise ReadOnlySessionError(_REFUSED)
 
 
 class DatabaseSessionManager:
