@@ -1,93 +1,184 @@
-"""Database errors as HTTP answers: one place decides, by SQLSTATE, what a client sees."""
+"""Every failure's answer, decided in one place: the client's mistake, a bug, or the database.
+
+- The client's mistake is a 4xx: mostly refused by the schemas before any SQL; what they
+  miss, the database refuses (integrity: 409 or 422; a value it cannot store: 422).
+- A row deleted or changed by another request while this one ran: 404 or 409.
+- The database really away (no connection, shutting down, out of resources, no free
+  connection in time): 503 with `Retry-After`. Too slow: 504.
+- A COMMIT whose outcome is unknown (the connection died after it was sent): 502,
+  without `Retry-After`: the write may have been stored, so a blind retry could repeat it.
+- Anything else is the code's bug: 500 "internal error", its traceback in the log.
+
+Log lines name the request and the error's class, SQLSTATE and constraint, never a
+message that could quote a parameter value (api/error_log.py).
+"""
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
+# asyncpg's client-side data error (a value it cannot encode), apart from the server's.
+from asyncpg.exceptions._base import DataError as ClientSideDataError  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.error_log import column, constraint, describe, driver_error, safe_traceback, sqlstate
+from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
 from orm.session import ReadOnlySessionError
 
 logger = logging.getLogger(__name__)
 
-# SQLSTATE -> (status, what the client did). https://www.postgresql.org/docs/current/errcodes-appendix.html
-_INTEGRITY_ANSWERS = {
-    "23505": (409, "already exists"),  # unique_violation
-    "23503": (409, "refers to a row that does not exist, or is still referred to"),  # FK
-    "23P01": (409, "conflicts with an existing row"),  # exclusion_violation
-    "23502": (422, "a required value is missing"),  # not_null_violation
-    "23514": (422, "a value is out of range"),  # check_violation
-}
+RETRY_AFTER_SECONDS = "1"
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    # SQLAlchemy's asyncpg adapter keeps the server's code on the DBAPI exception.
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return str(code) if code else None
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    detail: str
+    # Logged with the traceback: the code's bug, or a failure nobody foresaw.
+    is_bug: bool = False
+    retry_after: bool = False
+    constraint: str | None = None
+    column: str | None = None
 
 
-def _constraint(exc: DBAPIError) -> str | None:
-    # The asyncpg exception under the adapter names the constraint; the naming
-    # convention in orm/base.py makes that name stable and meaningful.
-    driver_error = getattr(exc.orig, "__cause__", None)
-    name = getattr(driver_error, "constraint_name", None)
-    return str(name) if name else None
+INTERNAL_ERROR = Answer(500, "internal error", is_bug=True)
+NOTHING_WRITTEN = Answer(500, "internal error; nothing was written", is_bug=True)
 
-
-async def integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, IntegrityError)
-    status, detail = _INTEGRITY_ANSWERS.get(_sqlstate(exc) or "", (409, "conflicts with data"))
-    return JSONResponse({"detail": detail, "constraint": _constraint(exc)}, status_code=status)
-
-
-# SQLSTATE -> (status, detail) of failures that are the server's, not the client's.
-_SERVER_ANSWERS = {
+# SQLSTATE -> answer. https://www.postgresql.org/docs/current/errcodes-appendix.html
+_BY_SQLSTATE = {
+    "23505": Answer(409, "already exists"),  # unique_violation
+    "23503": Answer(409, "refers to a row that does not exist, or is still referred to"),
+    "23P01": Answer(409, "conflicts with an existing row"),  # exclusion_violation
+    "23502": Answer(422, "a required value is missing"),  # not_null_violation
+    "23514": Answer(422, "a value is out of range"),  # check_violation
+    # Concurrent work got in the way; the same request may succeed when sent again.
+    "40001": Answer(409, "conflicted with concurrent work; try again"),  # serialization
+    "40P01": Answer(409, "conflicted with concurrent work; try again"),  # deadlock
+    "55P03": Answer(409, "the data is locked by other work; try again"),  # lock_not_available
     # query_canceled: DB_STATEMENT_TIMEOUT ran out (or an operator cancelled the query).
-    "57014": (504, "the database took too long to answer"),
-    "55P03": (503, "the data is locked by other work; try again"),  # lock_not_available
+    "57014": Answer(504, "the database took too long to answer"),
+    # A write in a GET request, refused by its read-only connection (orm/engine.py).
+    "25006": NOTHING_WRITTEN,
 }
-_UNAVAILABLE = (503, "database unavailable")
+# By SQLSTATE class (its first two characters).
+_UNAVAILABLE = Answer(503, "database unavailable; try again", retry_after=True)
+_BY_SQLSTATE_CLASS = {
+    "22": Answer(422, "a value cannot be stored"),  # data exception
+    "23": Answer(409, "conflicts with data"),  # integrity, other than the above
+    "08": _UNAVAILABLE,  # connection exception
+    "53": _UNAVAILABLE,  # insufficient resources: too many connections, disk full
+    "57": _UNAVAILABLE,  # 57P01-57P03: shutting down, or not accepting connections yet
+}
+_BY_TYPE: dict[type[Exception], Answer] = {
+    DatabaseUnavailableError: _UNAVAILABLE,
+    PoolTimeoutError: Answer(503, "database busy; try again", retry_after=True),
+    DatabaseNoAnswerError: Answer(504, "the database took too long to answer"),
+    CommitOutcomeUnknownError: Answer(
+        502,
+        "the connection to the database was lost during the commit: the change may or may "
+        "not have been stored; read it back before trying again",
+    ),
+    StaleDataError: Answer(409, "changed or deleted by another request meanwhile; read it again"),
+    ObjectDeletedError: Answer(404, "deleted by another request meanwhile"),
+    NoResultFound: Answer(404, "not found"),
+    ReadOnlySessionError: NOTHING_WRITTEN,
+}
 
 
-def _server_answer(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, PoolTimeoutError):  # no free connection within DB_POOL_TIMEOUT
-        return 503, "database busy; try again"
-    sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
-    return _SERVER_ANSWERS.get(sqlstate or "", _UNAVAILABLE)
+def answer_for(exc: Exception) -> Answer:
+    """How the app answers `exc`, an exception no handler caught."""
+    for kind in type(exc).__mro__:
+        if kind in _BY_TYPE:
+            return _BY_TYPE[kind]
+    if not isinstance(exc, DBAPIError):
+        return INTERNAL_ERROR
+    code = sqlstate(exc) or ""
+    answer = _BY_SQLSTATE.get(code) or _BY_SQLSTATE_CLASS.get(code[:2])
+    if answer is None and isinstance(driver_error(exc), ClientSideDataError):
+        # asyncpg refused a value before sending it (an int beyond its column's type).
+        answer = _BY_SQLSTATE_CLASS["22"]
+    if answer is None and exc.connection_invalidated:
+        answer = _UNAVAILABLE  # the connection was lost in the middle of the statement
+    if answer is None:
+        return INTERNAL_ERROR
+    if isinstance(exc, IntegrityError) or code.startswith("22"):
+        return Answer(answer.status, answer.detail, constraint=constraint(exc), column=column(exc))
+    return answer
 
 
-async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    # str(exc) carries the SQL and its parameters: log the kind of failure only.
-    sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
-    logger.error(
-        "database error on %s %s: %s (sqlstate %s)",
-        request.method,
-        request.url.path,
-        type(exc).__name__,
-        sqlstate,
-    )
-    status, detail = _server_answer(exc)
-    return JSONResponse({"detail": detail}, status_code=status)
+def _body(answer: Answer) -> dict[str, Any]:
+    if answer.status != 422:
+        body: dict[str, Any] = {"detail": answer.detail}
+        if answer.constraint:
+            body["constraint"] = answer.constraint
+        return body
+    # The shape of FastAPI's own 422, so that a client reads one kind of 422.
+    error: dict[str, Any] = {
+        "loc": ["body", answer.column] if answer.column else ["body"],
+        "msg": answer.detail,
+        "type": "refused_by_database",
+    }
+    if answer.constraint:
+        error["ctx"] = {"constraint": answer.constraint}
+    return {"detail": [error]}
 
 
-async def read_only_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    # The handler's bug, not the client's: a GET's session refused a write (orm/session.py).
-    logger.error(
-        "%s %s tried to write through its read-only session; nothing was written "
-        "(writes belong in POST, PUT, PATCH or DELETE handlers)",
-        request.method,
-        request.url.path,
-    )
-    return JSONResponse({"detail": "internal error; nothing was written"}, status_code=500)
+def error_response(request: Request, exc: Exception) -> JSONResponse:
+    answer = answer_for(exc)
+    where = f"{request.method} {request.url.path}"
+    if answer.is_bug:
+        logger.error("%s failed with %s\n%s", where, describe(exc), safe_traceback(exc))
+    elif answer.status >= 500:
+        logger.warning("%s answered %d: %s", where, answer.status, describe(exc))
+    else:
+        logger.info("%s answered %d: %s", where, answer.status, describe(exc))
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if answer.retry_after else None
+    return JSONResponse(_body(answer), status_code=answer.status, headers=headers)
+
+
+class ErrorAnswerMiddleware:
+    """Answers what escapes the handlers, in place of Starlette's bare 500.
+
+    Starlette's own catch-all handler re-raises after answering, and the server then logs
+    the exception's message, which for a database error can quote a parameter value.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_note_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_start)
+        except Exception as exc:
+            request = Request(scope)
+            if started:
+                # Too late to answer. Not re-raised: the server would log its message; the
+                # unfinished response makes the server close the connection.
+                logger.error(
+                    "%s %s failed after its answer began: %s\n%s",
+                    request.method,
+                    request.url.path,
+                    describe(exc),
+                    safe_traceback(exc),
+                )
+                return
+            await error_response(request, exc)(scope, receive, send)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ReadOnlySessionError, read_only_error_handler)
-    app.add_exception_handler(IntegrityError, integrity_error_handler)
-    app.add_exception_handler(SQLAlchemyError, database_error_handler)
-    # A connection the pool fails to open is not wrapped by SQLAlchemy: asyncpg's own
-    # OSError comes through as it is (ConnectionRefusedError while the server restarts;
-    # TimeoutError, an OSError, after DB_CONNECT_TIMEOUT). Unhandled, it was a 500 and a
-    # traceback. A request's only I/O here is the database, as /health assumes too.
-    app.add_exception_handler(OSError, database_error_handler)
+    app.add_middleware(ErrorAnswerMiddleware)

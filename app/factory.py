@@ -26,7 +26,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await upgrade_database(settings)
         sessionmanager.init(settings)
         logger.info(
-            "database pool: up to %d connections in this process (DB_POOL_SIZE + DB_MAX_OVERFLOW)",
+            "database pools: up to %d connections in this process "
+            "(DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE)",
             settings.max_connections_per_worker,
         )
         try:

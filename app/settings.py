@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # would mean a new server session every few requests. Size the pool instead.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
+    # GET requests read through a pool of their own, read-only at the server (orm/engine.py):
+    # a worker opens up to DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE connections.
+    db_read_pool_size: int = Field(default=10, ge=1)
     db_pool_timeout: float = Field(default=10.0, gt=0)  # seconds to wait for a free connection
     db_pool_recycle: int = Field(default=1800, ge=-1)  # seconds; -1 keeps connections forever
     # A connection the server closed (restart, terminated session) is always replaced at
@@ -43,7 +46,8 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = False
     db_connect_timeout: float = Field(default=5.0, gt=0)  # seconds; asyncpg's default is 60
     # Seconds; 0 means none. A statement running longer is cancelled (the request gets 504);
-    # a transaction left idle longer is ended by the server, freeing its locks.
+    # a transaction left idle longer is ended by the server, freeing its locks. The driver
+    # gives up on a silent connection a second after DB_STATEMENT_TIMEOUT (also a 504).
     db_statement_timeout: float = Field(default=30.0, ge=0)
     db_idle_in_transaction_timeout: float = Field(default=60.0, ge=0)
     # Seconds a migration waits for a table lock before failing, instead of queueing every
@@ -67,7 +71,7 @@ class Settings(BaseSettings):
 
     @property
     def max_connections_per_worker(self) -> int:
-        return self.db_pool_size + self.db_max_overflow
+        return self.db_pool_size + self.db_max_overflow + self.db_read_pool_size
 
 
 class InvalidSettingsError(ValueError):

@@ -106,7 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Sized and configured as the ORM's pool is, so that neither waits for connections more.
     options: dict[str, Any] = {
         "min_size": settings.db_pool_size,
-        "max_size": settings.max_connections_per_worker,
+        "max_size": settings.db_pool_size + settings.db_max_overflow,
     }
     if settings.db_behind_pgbouncer:
         options["statement_cache_size"] = 0

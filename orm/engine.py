@@ -1,14 +1,21 @@
-"""The application's engine, built from settings: pool, PgBouncer mode and timeouts."""
+"""The application's engines, built from settings: pool, PgBouncer mode, timeouts, failures."""
 
 from typing import Any
 
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from app.settings import Settings
+from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
+
+# The driver's own timeout waits this much longer than DB_STATEMENT_TIMEOUT, so that on a
+# live server the server's cancel (a clean 57014, the connection kept) always comes first.
+COMMAND_TIMEOUT_MARGIN = 1.0
+# Marks a connection whose COMMIT is in flight: a failure then leaves the outcome unknown.
+_COMMITTING = "committing"
 
 
 def _milliseconds(seconds: float) -> str:
@@ -27,28 +34,59 @@ def session_timeouts(settings: Settings) -> dict[str, str]:
     return {name: _milliseconds(seconds) for name, seconds in timeouts.items() if seconds}
 
 
-def create_app_engine(settings: Settings, url: URL) -> AsyncEngine:
+def command_timeout(settings: Settings) -> float | None:
+    """asyncpg's limit on waiting for any answer, a little above DB_STATEMENT_TIMEOUT.
+
+    A connection that dies without a word (a failover, a NAT forgetting it) would otherwise
+    hold its request and its pool slot for the operating system's TCP timeout.
+    """
+    if not settings.db_statement_timeout:
+        return None
+    return settings.db_statement_timeout + COMMAND_TIMEOUT_MARGIN
+
+
+def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> AsyncEngine:
+    """The engine for requests; `read_only`: the one GET requests read through.
+
+    Reads are read-only at the server, so a write slipped into a GET handler (raw SQL, a
+    Core statement) fails there instead of committing. Directly, a read connection starts
+    with `default_transaction_read_only` and runs in autocommit: no BEGIN or ROLLBACK round
+    trips. PgBouncer refuses that startup parameter, so behind it reads stay in
+    transactions, begun as `BEGIN READ ONLY` (the same one round trip as a plain BEGIN).
+    """
     timeouts = session_timeouts(settings)
-    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": command_timeout(settings),
+    }
+    engine_options: dict[str, Any] = {}
     if settings.db_behind_pgbouncer:
         # In transaction mode each transaction may get another server connection, where a
         # statement prepared earlier does not exist, or another client's statement has its
         # name. With both caches off asyncpg prepares an unnamed statement inside the
         # transaction that runs it (asyncpg >= 0.31; PgBouncer 1.18 cannot track names).
         connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+        if read_only:
+            engine_options["execution_options"] = {"postgresql_readonly": True}
     else:
         # Startup parameters: free, and they hold for the connection's life.
-        connect_args["server_settings"] = timeouts
+        server_settings = dict(timeouts)
+        if read_only:
+            server_settings["default_transaction_read_only"] = "on"
+            engine_options["isolation_level"] = "AUTOCOMMIT"
+        connect_args["server_settings"] = server_settings
     engine = create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        pool_size=settings.db_read_pool_size if read_only else settings.db_pool_size,
+        max_overflow=0 if read_only else settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
         connect_args=connect_args,
+        **engine_options,
     )
     _replace_closed_connections(engine)
+    _name_failures(engine)
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
     return engine
@@ -57,8 +95,8 @@ def create_app_engine(settings: Settings, url: URL) -> AsyncEngine:
 def _replace_closed_connections(engine: AsyncEngine) -> None:
     # A server that restarts, or ends a session (pg_terminate_backend, an idle timeout),
     # closes its socket, and the event loop has seen it by the time a request checks the
-    # connection out: asking asyncpg costs no round trip, where pool_pre_ping's three (BEGIN,
-    # an empty query, ROLLBACK) cost a GET 0.3 ms of its 1 ms of CPU (bench/throughput.py).
+    # connection out: asking asyncpg costs no round trip, where pool_pre_ping's three
+    # (BEGIN, an empty query, ROLLBACK) cost a GET a third of its CPU (bench/throughput.py).
     # The pool then connects anew.
     @event.listens_for(engine.sync_engine, "checkout")
     def replace_if_closed(
@@ -66,6 +104,47 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
     ) -> None:
         if record.driver_connection is not None and record.driver_connection.is_closed():
             raise DisconnectionError("the server closed this connection")
+
+
+def _name_failures(engine: AsyncEngine) -> None:
+    """Turn the driver's builtin exceptions into orm/failures.py's, where they arise."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def connect(
+        dialect: Dialect, record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]
+    ) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as error:  # refused, unreachable, or DB_CONNECT_TIMEOUT (TimeoutError)
+            raise DatabaseUnavailableError(type(error).__name__) from error
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def mark_commit(connection: Connection) -> None:
+        connection.info[_COMMITTING] = True
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def clear_commit_mark(connection: Connection) -> None:
+        connection.info.pop(_COMMITTING, None)
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def clear_commit_mark_on_return(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+        record.info.pop(_COMMITTING, None)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def name_failure(context: ExceptionContext) -> Exception | None:
+        error = context.original_exception
+        committing = context.connection is not None and context.connection.info.pop(
+            _COMMITTING, False
+        )
+        if isinstance(error, TimeoutError):
+            # asyncpg's command timeout: the connection may hold a half-read answer, so it
+            # is discarded rather than returned to the pool.
+            context.is_disconnect = True
+        if committing and context.is_disconnect:
+            return CommitOutcomeUnknownError(type(error).__name__)
+        if isinstance(error, TimeoutError):
+            return DatabaseNoAnswerError(type(error).__name__)
+        return None
 
 
 def _set_timeouts_per_transaction(engine: AsyncEngine, timeouts: dict[str, str]) -> None:

@@ -16,12 +16,10 @@ class ReadOnlySessionError(RuntimeError):
 
 
 class ReadOnlySession(Session):
-    """A session that refuses ORM writes: flushes and INSERT/UPDATE/DELETE statements.
+    """A session that refuses ORM writes (flushes, INSERT/UPDATE/DELETE) before they are sent.
 
-    On a direct connection it runs in autocommit (behind PgBouncer, see `init()`): a read
-    sends no BEGIN and no ROLLBACK, two of the three round trips of a one-query GET. Each
-    statement still sees what was committed when it started, as it would inside a READ
-    COMMITTED transaction; what is lost is a rollback, hence the refusal of writes.
+    The server refuses every other write, raw SQL included: the read engine's connections
+    are read-only (orm/engine.py). This refusal comes first, with a clearer message.
     """
 
 
@@ -40,7 +38,10 @@ def _refuse_writes(state: ORMExecuteState) -> None:
 
 
 class DatabaseSessionManager:
-    """Owns the engine between `init()` and `close()`; the app's lifespan calls both.
+    """Owns the engines between `init()` and `close()`; the app's lifespan calls both.
+
+    Two engines, two pools: one for requests that write, one read-only at the server for
+    GET requests (orm/engine.py).
 
     Nothing connects at import, so tests and scripts point it anywhere by calling
     `init()` with their own settings.
@@ -48,6 +49,7 @@ class DatabaseSessionManager:
 
     def __init__(self) -> None:
         self._engine: AsyncEngine | None = None
+        self._read_engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
@@ -61,21 +63,20 @@ class DatabaseSessionManager:
                 "embedded PostgreSQL and sets it; otherwise point it at your server"
             )
         self._engine = create_app_engine(settings, settings.database_url)
+        self._read_engine = create_app_engine(settings, settings.database_url, read_only=True)
         # Handlers read attributes after commit; expiring them would force a lazy
         # load outside the greenlet and raise MissingGreenlet.
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
-        # Through PgBouncer reads stay in a transaction: its timeouts are set per transaction,
-        # and in autocommit an unnamed statement's Parse and Bind could reach different
-        # server connections.
-        reads = self._engine
-        if not settings.db_behind_pgbouncer:
-            reads = reads.execution_options(isolation_level="AUTOCOMMIT")
-        self._read_sessionmaker = async_sessionmaker(reads, sync_session_class=ReadOnlySession)
+        self._read_sessionmaker = async_sessionmaker(
+            self._read_engine, sync_session_class=ReadOnlySession
+        )
 
     async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
+        for engine in (self._engine, self._read_engine):
+            if engine is not None:
+                await engine.dispose()
         self._engine = None
+        self._read_engine = None
         self._sessionmaker = None
         self._read_sessionmaker = None
 
@@ -84,6 +85,13 @@ class DatabaseSessionManager:
         if self._engine is None:
             raise RuntimeError("DatabaseSessionManager.init() has not been called")
         return self._engine
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """The engine of GET requests' sessions: read-only at the server."""
+        if self._read_engine is None:
+            raise RuntimeError("DatabaseSessionManager.init() has not been called")
+        return self._read_engine
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:

@@ -5,13 +5,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.schemas.health import Health, Liveness, Readiness
+from orm.failures import DatabaseNoAnswerError, DatabaseUnavailableError
 from orm.migrations import code_head, database_heads, is_schema_ready
 from orm.session import sessionmanager
 
 router = APIRouter(tags=["health"])
 
-# What a failed connection attempt raises besides SQLAlchemy's own errors.
-_UNREACHABLE = (SQLAlchemyError, OSError, TimeoutError)
+# What a failed connection or query raises: SQLAlchemy's errors and orm/failures.py's.
+_UNREACHABLE = (SQLAlchemyError, DatabaseUnavailableError, DatabaseNoAnswerError)
 
 
 @router.get("/health", responses={503: {"model": Health}})

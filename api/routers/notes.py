@@ -1,17 +1,24 @@
 """HTTP endpoints for notes."""
 
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException, Response
 from sqlalchemy import delete, select
 
 from api.dependencies import SessionDep
 from api.paging import Limit, Offset
+from api.responses import READS, WRITES, errors
+from api.schemas.fields import path_id, query_id
 from api.schemas.notes import NoteCreate, NoteRead, NoteUpdate
 from orm.models import Note
 
 router = APIRouter(prefix="/notes", tags=["notes"])
 
+NoteId = Annotated[int, path_id("the note's id")]
+AuthorId = Annotated[int | None, query_id("only this user's notes")]
 
-@router.post("", status_code=201)
+
+@router.post("", status_code=201, responses=errors(*WRITES))
 async def create_note(body: NoteCreate, session: SessionDep) -> NoteRead:
     # No check that the user exists: the foreign key does it, and api/errors.py answers 409.
     note = Note(**body.model_dump())
@@ -20,9 +27,9 @@ async def create_note(body: NoteCreate, session: SessionDep) -> NoteRead:
     return NoteRead.model_validate(note)
 
 
-@router.get("")
+@router.get("", responses=errors(*READS))
 async def list_notes(
-    session: SessionDep, user_id: int | None = None, limit: Limit = 20, offset: Offset = 0
+    session: SessionDep, user_id: AuthorId = None, limit: Limit = 20, offset: Offset = 0
 ) -> list[NoteRead]:
     query = select(Note).order_by(Note.id).limit(limit).offset(offset)
     if user_id is not None:
@@ -30,16 +37,16 @@ async def list_notes(
     return [NoteRead.model_validate(note) for note in await session.scalars(query)]
 
 
-@router.get("/{note_id}")
-async def read_note(note_id: int, session: SessionDep) -> NoteRead:
+@router.get("/{note_id}", responses=errors(404, *READS))
+async def read_note(note_id: NoteId, session: SessionDep) -> NoteRead:
     note = await session.get(Note, note_id)
     if note is None:
         raise HTTPException(404, "note not found")
     return NoteRead.model_validate(note)
 
 
-@router.patch("/{note_id}")
-async def update_note(note_id: int, body: NoteUpdate, session: SessionDep) -> NoteRead:
+@router.patch("/{note_id}", responses=errors(404, *WRITES))
+async def update_note(note_id: NoteId, body: NoteUpdate, session: SessionDep) -> NoteRead:
     note = await session.get(Note, note_id)
     if note is None:
         raise HTTPException(404, "note not found")
@@ -49,8 +56,8 @@ async def update_note(note_id: int, body: NoteUpdate, session: SessionDep) -> No
     return NoteRead.model_validate(note)
 
 
-@router.delete("/{note_id}", status_code=204)
-async def delete_note(note_id: int, session: SessionDep) -> Response:
+@router.delete("/{note_id}", status_code=204, responses=errors(404, *WRITES))
+async def delete_note(note_id: NoteId, session: SessionDep) -> Response:
     deleted = await session.scalar(delete(Note).where(Note.id == note_id).returning(Note.id))
     if deleted is None:
         raise HTTPException(404, "note not found")

@@ -3,18 +3,19 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from api.schemas.fields import RowId, text
 from api.schemas.patch import PatchModel
 
-Title = Annotated[str, Field(min_length=1, max_length=200)]
-Body = Annotated[str, Field(max_length=10_000)]
+Title = Annotated[str, text(min_length=1, max_length=200)]
+Body = Annotated[str, text(min_length=0, max_length=10_000)]
 
 
 class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int
+    user_id: RowId
     title: Title
     body: Body = ""
 

@@ -3,34 +3,28 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from api.schemas.fields import Email, text
 from api.schemas.notes import NoteRead
 from api.schemas.patch import PatchModel
 from orm.models import Role
 
-# Enough to catch typos; whether the address exists is for a confirmation mail to find out.
-# Lower-cased so that the unique constraint treats Ann@x.org and ann@x.org as one user.
-Email = Annotated[
-    str,
-    Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    AfterValidator(str.lower),
-]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = Annotated[str, text(min_length=1, max_length=100)]
 
 
+# No `role`: a client must not make itself an admin. An admin-only route would take a
+# schema of its own with it.
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
     name: Name
-    role: Role = Role.member
 
 
 class UserUpdate(PatchModel):
     email: Email | None = None
     name: Name | None = None
-    role: Role | None = None
 
 
 class UserRead(BaseModel):

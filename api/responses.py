@@ -1,0 +1,31 @@
+"""The error answers each route documents in OpenAPI, so a generated client knows them.
+
+api/errors.py decides them; these say which a route can give. A 422 is FastAPI's own
+validation error shape, also when the database, not the schema, refused a value.
+"""
+
+from typing import Any
+
+from api.schemas.errors import ErrorBody
+
+_DESCRIPTIONS = {
+    404: "No such row (or it was deleted while this request ran).",
+    409: "Conflicts with existing data (the constraint is named), or with concurrent work.",
+    413: "The request body is larger than MAX_BODY_SIZE.",
+    500: "A bug: its traceback is in the server's log.",
+    502: "The connection was lost during the commit: the write may or may not be stored. "
+    "Read it back before trying again.",
+    503: "The database is unavailable or busy; `Retry-After` says when to try again.",
+    504: "The database took too long to answer.",
+}
+
+READS = (500, 503, 504)
+WRITES = (409, 413, *READS, 502)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that can answer these statuses."""
+    return {
+        status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+        for status in sorted(statuses)
+    }
