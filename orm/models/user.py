@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Enum, Identity, String, func
+from sqlalchemy import CheckConstraint, Enum, Identity, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orm.base import Base
@@ -23,6 +23,9 @@ class Role(enum.StrEnum):
 class User(Base):
     # "user" is a reserved word in PostgreSQL: raw SQL would have to quote it everywhere.
     __tablename__ = "user_account"
+    # The app stores emails NFKC-normalised and case-folded (api/schemas/fields.py); raw SQL
+    # must too. Only the normalisation can be checked here: lower() follows the locale.
+    __table_args__ = (CheckConstraint("email IS NFKC NORMALIZED", name="email_normalized"),)
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)

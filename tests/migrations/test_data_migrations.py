@@ -7,6 +7,9 @@ they looked then, upgrade, and assert on what the migration made of them.
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from tests.migrations.conftest import DatabaseAtRevision
 
 DatabaseAt = Callable[[str], Awaitable[DatabaseAtRevision]]
@@ -56,3 +59,35 @@ async def test_note_updated_at_downgrade_keeps_the_notes(database_at: DatabaseAt
     await db.downgrade(BEFORE_UPDATED_AT)
 
     assert await db.execute("SELECT title FROM note") == [("kept",)]
+
+
+BEFORE_EMAIL_CHECK = "3c5a8e0f6d19"
+EMAIL_CHECK = "e1a4d7c3b829"
+
+
+async def test_emails_stored_before_the_check_are_normalised(database_at: DatabaseAt) -> None:
+    db = await database_at(BEFORE_EMAIL_CHECK)
+    # Written by the old code, which only lower-cased: a full-width letter stayed.
+    await db.execute(
+        "INSERT INTO user_account (email, name) VALUES (:old, 'Ann'), ('bob@example.org', 'Bob')",
+        {"old": "\uff41nn@example.org"},
+    )
+
+    await db.upgrade(EMAIL_CHECK)
+
+    emails = await db.execute("SELECT email FROM user_account ORDER BY id")
+    assert emails == [("ann@example.org",), ("bob@example.org",)]
+    validated = await db.execute(
+        "SELECT convalidated FROM pg_constraint WHERE conname = 'ck_user_account_email_normalized'"
+    )
+    assert validated == [(True,)]
+
+
+async def test_raw_sql_cannot_store_an_unnormalised_email(database_at: DatabaseAt) -> None:
+    db = await database_at(EMAIL_CHECK)
+
+    with pytest.raises(IntegrityError, match="ck_user_account_email_normalized"):
+        await db.execute(
+            "INSERT INTO user_account (email, name) VALUES (:email, 'Ann')",
+            {"email": "\uff41nn@example.org"},
+        )
