@@ -5,8 +5,8 @@ How a run goes:
   starts or finds the server and builds the migrated template once (tests/server.py);
 - each worker clones its own database from the template, once;
 - each test runs inside a transaction on that database that is rolled back afterwards;
-  the code under test commits to savepoints inside it, and the app under test gets that
-  same session through a dependency override;
+  the code under test commits to savepoints inside it, and the app under test gets a
+  session of its own per request on that same connection, through a dependency override;
 - a test that needs real commits, several connections or DDL takes `fresh_database`.
 """
 
@@ -15,15 +15,18 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
-from api.dependencies import get_session
+from api.dependencies import READ_ONLY_METHODS, get_session
 from app.factory import create_app
 from app.settings import Settings
 from orm.engine import create_app_engine
+from orm.session import ReadOnlySession
 from tests.databases import create_database, database_name, drop_database
 from tests.migrations.checks import history_problems
 from tests.server import RunDatabases, TestServer
@@ -155,17 +158,30 @@ def app(app_settings: Settings) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[AsyncClient]:
-    """An HTTP client for the app, whose requests use the test's session."""
+async def client(app: FastAPI, connection: AsyncConnection) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for the app. Each request gets a session of its own, as in production,
+    on the test's connection: its commits release a savepoint, and the test's rollback
+    undoes everything. GET requests' sessions are read-only at the server here too, by
+    SET TRANSACTION READ ONLY inside their savepoint (production uses a read-only pool
+    instead: tests/api/test_read_only_requests.py covers that one)."""
 
-    async def session_of_this_test() -> AsyncIterator[AsyncSession]:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()  # to the savepoint: the test's transaction lives on
-            raise
+    async def session_of_this_request(request: Request) -> AsyncIterator[AsyncSession]:
+        read_only = request.method in READ_ONLY_METHODS
+        async with AsyncSession(
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            sync_session_class=ReadOnlySession if read_only else Session,
+        ) as session:
+            if read_only:  # ends with the savepoint, which closing the session rolls back
+                await session.execute(text("SET TRANSACTION READ ONLY"))
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()  # to the savepoint: the test's transaction lives on
+                raise
 
-    app.dependency_overrides[get_session] = session_of_this_test
+    app.dependency_overrides[get_session] = session_of_this_request
     try:
         # The lifespan per test, not per worker: it opens the process's one
         # sessionmanager, which a test that builds an app of its own opens too.

@@ -22,10 +22,12 @@ UserId = Annotated[int, path_id("the user's id")]
 # request costs that again each time (15 % of a GET's CPU, bench/throughput.py).
 # joinedload: the user and its notes in one query (one round trip); selectinload: one more
 # query for the notes of the whole page, whatever its size (a join would repeat users).
-USER_WITH_NOTES = select(User).options(joinedload(User.notes)).where(User.id == bindparam("id"))
+USER_WITH_NOTES = (
+    select(User).options(joinedload(User.first_notes)).where(User.id == bindparam("id"))
+)
 PAGE_WITH_NOTES = (
     select(User)
-    .options(selectinload(User.notes))
+    .options(selectinload(User.first_notes))
     .order_by(User.id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))

@@ -3,12 +3,13 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.fields import Email, text
 from api.schemas.notes import NoteRead
 from api.schemas.patch import PatchModel
 from orm.models import Role
+from orm.models.note import MAX_EMBEDDED_NOTES
 
 Name = Annotated[str, text(min_length=1, max_length=100)]
 
@@ -38,4 +39,7 @@ class UserRead(BaseModel):
 
 
 class UserWithNotesRead(UserRead):
-    notes: list[NoteRead]
+    notes: list[NoteRead] = Field(
+        validation_alias="first_notes",
+        description=f"its first {MAX_EMBEDDED_NOTES} notes; GET /notes?user_id= pages them all",
+    )

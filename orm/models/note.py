@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Identity, String, Text, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Identity, String, Text, and_, func, select
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from orm.base import Base
 from orm.models.user import User
@@ -25,3 +25,21 @@ class Note(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
     author: Mapped[User] = relationship(back_populates="notes", lazy="raise")
+
+
+# What a user's JSON embeds: its first notes only, so that one user with thousands of notes
+# cannot make a page of users unbounded; GET /notes?user_id= pages through the rest.
+# SQLAlchemy's row-limited relationship recipe: the server numbers each user's notes and
+# filters on the user's id inside the numbering, so only that user's notes are read.
+MAX_EMBEDDED_NOTES = 20
+_numbered = select(
+    Note, func.row_number().over(partition_by=Note.user_id, order_by=Note.id).label("position")
+).subquery()
+_FirstNote = aliased(Note, _numbered)
+User.first_notes = relationship(
+    _FirstNote,
+    primaryjoin=and_(User.id == _FirstNote.user_id, _numbered.c.position <= MAX_EMBEDDED_NOTES),
+    viewonly=True,
+    lazy="raise",
+    order_by=_FirstNote.id,
+)

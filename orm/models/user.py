@@ -41,3 +41,7 @@ class User(Base):
     notes: Mapped[list[Note]] = relationship(
         back_populates="author", lazy="raise", passive_deletes=True, order_by="Note.id"
     )
+    if TYPE_CHECKING:
+        # Its first MAX_EMBEDDED_NOTES notes, read-only; defined in orm/models/note.py, which
+        # needs both classes.
+        first_notes: Mapped[list[Note]]

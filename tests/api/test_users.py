@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import Note, Role, User
+from orm.models.note import MAX_EMBEDDED_NOTES
 
 UrlFor = Callable[..., str]
 
@@ -138,9 +139,6 @@ async def test_read_user_returns_the_user_with_notes(
     user_id = user.id
     session.add_all([Note(user_id=user_id, title="first"), Note(user_id=user_id, title="second")])
     await session.commit()
-    # A request's own session starts empty; with `user` still in this one, session.get
-    # would return it as is, skip selectinload, and hit the lazy="raise" on its notes.
-    session.expunge_all()
 
     response = await client.get(url_for("read_user", user_id=user_id))
 
@@ -240,8 +238,6 @@ async def test_list_users_runs_two_selects_whatever_the_page_size(
 
     selects_per_page = {}
     for limit in (2, 10):
-        # Otherwise selectinload finds the notes already loaded in the session and skips them.
-        session.expunge_all()
         with counting_selects(engine) as selects:
             response = await client.get(url_for("list_users"), params={"limit": limit})
         assert response.status_code == 200
@@ -250,6 +246,23 @@ async def test_list_users_runs_two_selects_whatever_the_page_size(
 
     assert selects_per_page == {2: 2, 10: 2}
     assert await session.scalar(select(func.count()).select_from(Note)) == 20
+
+
+async def test_a_user_embeds_only_its_first_notes(
+    client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User
+) -> None:
+    user_id = user.id
+    titles = [f"note {i:03}" for i in range(MAX_EMBEDDED_NOTES + 5)]
+    session.add_all(Note(user_id=user_id, title=title) for title in titles)
+    await session.commit()
+
+    one = await client.get(url_for("read_user", user_id=user_id))
+    page = await client.get(url_for("list_users"))
+    all_notes = await client.get(url_for("list_notes"), params={"user_id": user_id, "limit": 100})
+
+    assert [note["title"] for note in one.json()["notes"]] == titles[:MAX_EMBEDDED_NOTES]
+    assert [note["title"] for note in page.json()[0]["notes"]] == titles[:MAX_EMBEDDED_NOTES]
+    assert [note["title"] for note in all_notes.json()] == titles
 
 
 async def test_update_user_changes_only_the_fields_sent(
