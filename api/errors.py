@@ -156,15 +156,24 @@ class ErrorAnswerMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
+        failed_to_send: Exception | None = None
 
         async def send_and_note_start(message: Message) -> None:
-            nonlocal started
+            nonlocal started, failed_to_send
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            try:
+                await send(message)
+            except Exception as exc:
+                failed_to_send = exc
+                raise
 
         try:
             await self.app(scope, receive, send_and_note_start)
         except Exception as exc:
+            if exc is failed_to_send:
+                # The layers outside said so (FastAPI's body limit signals its own 413 this
+                # way, a client gone): theirs to handle.
+                raise
             request = Request(scope)
             if started:
                 # Too late to answer. Not re-raised: the server would log its message; the

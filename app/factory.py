@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="FastAPI + SQLAlchemy template",
         lifespan=lifespan,
+        max_body_size=settings.max_body_size,
     )
     add_error_handlers(app)
     app.include_router(health.router)

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    # Bytes. A larger request body is refused with 413 before the app reads it whole, so a
+    # client cannot make a worker buffer an arbitrarily large body in memory.
+    max_body_size: int = Field(default=1_048_576, ge=1)
     # Seconds that in-flight requests get to finish after SIGTERM.
     shutdown_timeout: int = Field(default=20, ge=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -1,0 +1,101 @@
+"""Everyday hostile requests: each is the client's mistake, answered 4xx, storing nothing.
+
+Before the schemas knew PostgreSQL's limits, most of these reached the database and came
+back as 503 "database unavailable".
+"""
+
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.paging import MAX_OFFSET
+from api.schemas.fields import INT4_MAX
+from orm.models import Note, User
+
+INT4_PAST = INT4_MAX + 1
+INT8_PAST = 2**63
+NUL = "A\x00B"
+# 306 characters, within the 320 the schema allows; folding makes each İ two: 606.
+GROWS_WHEN_FOLDED = "\u0130" * 300 + "@x.org"
+
+CASES = [
+    ("GET", "/users/{past_int4}", None, 422),
+    ("GET", "/users/{past_int8}", None, 422),
+    ("GET", "/users/0", None, 422),
+    ("GET", "/users/-1", None, 422),
+    ("PATCH", "/users/{past_int4}", {"name": "Ann"}, 422),
+    ("DELETE", "/users/{past_int4}", None, 422),
+    ("GET", "/notes/{past_int8}", None, 422),
+    ("DELETE", "/notes/{past_int4}", None, 422),
+    ("GET", "/notes?user_id={past_int4}", None, 422),
+    ("POST", "/notes", {"user_id": INT4_PAST, "title": "t"}, 422),
+    ("GET", "/users?offset=36893488147419103233", None, 422),
+    ("GET", f"/users?offset={MAX_OFFSET + 1}", None, 422),
+    ("GET", "/users?limit=0", None, 422),
+    ("POST", "/users", {"email": "nul@example.org", "name": NUL}, 422),
+    ("POST", "/users", {"email": "a\x00b@example.org", "name": "Ann"}, 422),
+    ("POST", "/notes", {"user_id": "{user}", "title": NUL}, 422),
+    ("POST", "/notes", {"user_id": "{user}", "title": "t", "body": NUL}, 422),
+    ("PATCH", "/users/{user}", {"name": NUL}, 422),
+    ("POST", "/users", {"email": GROWS_WHEN_FOLDED, "name": "Ann"}, 422),
+    ("PATCH", "/users/{user}", {"name": None}, 422),
+    ("PATCH", "/users/{user}", {"email": None, "name": None}, 422),
+    ("PATCH", "/notes/{note}", {"title": None}, 422),
+    ("POST", "/users", {"email": "new@example.org", "name": "Ann", "role": "admin"}, 422),
+    ("PATCH", "/users/{user}", {"role": "admin"}, 422),
+    ("POST", "/users", {"email": "ANN@EXAMPLE.ORG", "name": "Twin"}, 409),
+    ("POST", "/users", {"email": "\uff41nn@example.org", "name": "Twin"}, 409),
+    ("POST", "/users", {"email": "Ann@Example.Org", "name": "Twin"}, 409),
+    ("POST", "/notes", {"user_id": INT4_MAX, "title": "orphan"}, 409),
+    ("POST", "/users", "not json", 422),
+    ("POST", "/users", {"email": "big@example.org", "name": "x" * 20_000_000}, 413),
+]
+
+
+async def row_counts(session: AsyncSession) -> tuple[int | None, int | None]:
+    users = await session.scalar(select(func.count()).select_from(User))
+    notes = await session.scalar(select(func.count()).select_from(Note))
+    return users, notes
+
+
+def with_ids(body: Any, user_id: int) -> Any:
+    """`body`, its "{user}" placeholders replaced by the existing user's id."""
+    if not isinstance(body, dict):
+        return body
+    return {key: user_id if value == "{user}" else value for key, value in body.items()}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), CASES)
+async def test_a_hostile_request_is_refused_and_stores_nothing(
+    client: AsyncClient,
+    session: AsyncSession,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+) -> None:
+    user = User(email="ann@example.org", name="Ann", notes=[Note(title="kept")])
+    session.add(user)
+    await session.commit()
+    ids = {
+        "user": user.id,
+        "note": user.notes[0].id,
+        "past_int4": INT4_PAST,
+        "past_int8": INT8_PAST,
+    }
+    before = await row_counts(session)
+    sent = {"content": body} if isinstance(body, str) else {"json": with_ids(body, user.id)}
+
+    response = await client.request(
+        method, path.format(**ids), headers={"Content-Type": "application/json"}, **sent
+    )
+
+    assert response.status_code == status, response.text
+    assert await row_counts(session) == before
+    for leak in ("SELECT", "INSERT", "UPDATE", "asyncpg", "sqlalchemy", "Traceback"):
+        assert leak not in response.text
+    stored = await session.scalar(select(User.name).where(User.id == user.id))
+    assert stored == "Ann"
