@@ -51,7 +51,7 @@ RECOVERY_WINDOW = 0.5
 
 # What api/errors.py answers when the database is not there, or has no free connection.
 CLEAR_FAILURES = (
-    {"detail": "database unavailable"},
+    {"detail": "database unavailable; try again"},
     {"detail": "database busy; try again"},
 )
 
