@@ -87,6 +87,7 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     )
     _replace_closed_connections(engine)
     _name_failures(engine)
+    _close_timed_out_connections_at_once(engine)
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
     return engine
@@ -145,6 +146,18 @@ def _name_failures(engine: AsyncEngine) -> None:
         if isinstance(error, TimeoutError):
             return DatabaseNoAnswerError(type(error).__name__)
         return None
+
+
+def _close_timed_out_connections_at_once(engine: AsyncEngine) -> None:
+    # A connection discarded after asyncpg's command timeout is first closed gracefully,
+    # which waits (SQLAlchemy gives it 2 s) for the server to acknowledge the cancel asyncpg
+    # sent on timing out: a silent server never does, and the request waits that long too.
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def close_at_once(
+        dbapi_connection: object, record: ConnectionPoolEntry, exception: BaseException | None
+    ) -> None:
+        if isinstance(exception, TimeoutError) and record.driver_connection is not None:
+            record.driver_connection.terminate()
 
 
 def _set_timeouts_per_transaction(engine: AsyncEngine, timeouts: dict[str, str]) -> None:

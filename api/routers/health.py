@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.responses import errors
 from api.schemas.health import Health, Liveness, Readiness
 from orm.failures import DatabaseNoAnswerError, DatabaseUnavailableError
 from orm.migrations import code_head, database_heads, is_schema_ready
@@ -15,7 +16,7 @@ router = APIRouter(tags=["health"])
 _UNREACHABLE = (SQLAlchemyError, DatabaseUnavailableError, DatabaseNoAnswerError)
 
 
-@router.get("/health", responses={503: {"model": Health}})
+@router.get("/health", responses={503: {"model": Health}, **errors(500)})
 async def read_health(response: Response) -> Health:
     """200 when the database answers a query, 503 when it does not."""
     try:
@@ -27,13 +28,13 @@ async def read_health(response: Response) -> Health:
     return Health(status="ok", database="reachable")
 
 
-@router.get("/health/live")
+@router.get("/health/live", responses=errors(500))
 async def read_liveness() -> Liveness:
     """200 while the process serves requests; it does not touch the database."""
     return Liveness(status="ok")
 
 
-@router.get("/health/ready", responses={503: {"model": Readiness}})
+@router.get("/health/ready", responses={503: {"model": Readiness}, **errors(500)})
 async def read_readiness(response: Response) -> Readiness:
     """200 when the database is reachable and has this code's head revision, or a later one."""
     needed = code_head()
