@@ -6,8 +6,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# uv from PATH if there is one, else the version pinned in uv.lock, installed into .venv.
+SERVE_VENV := .venv-serve
+# uv from PATH if there is one, else the version pinned in uv.lock, installed into the venv.
 UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+SERVE_UV := $(or $(shell command -v uv 2>/dev/null),$(SERVE_VENV)/bin/uv)
 UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"/\1/p;}' uv.lock)
 # Runs a command with DATABASE_URL set: as given, or the embedded dev server's.
 WITH_DB := $(BIN)/python -m app.embedded
@@ -28,11 +30,22 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
 run: $(VENV)/.synced
 	$(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
 
-# Production-style, on your server: migrate (over DIRECT_URL, else DATABASE_URL), then
-# serve with WORKERS processes. Instances started at once take turns migrating.
-serve: $(VENV)/.synced
-	$(BIN)/alembic upgrade head
-	exec $(BIN)/python main.py
+# Production, on your server: the runtime dependencies only, in an environment of its own
+# (`uv sync` makes an environment exact: sharing .venv, `make serve` and `make test` would
+# each remove what the other installed). --inexact keeps uv itself, if bootstrapped there.
+$(SERVE_VENV)/bin/python:
+	$(PYTHON) -m venv $(SERVE_VENV)
+
+$(SERVE_VENV)/.synced: pyproject.toml uv.lock | $(SERVE_VENV)/bin/python
+	@[ -x "$(SERVE_UV)" ] || $(SERVE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(SERVE_VENV) $(SERVE_UV) sync --frozen --no-dev --inexact --compile-bytecode --python $(SERVE_VENV)/bin/python
+	@touch $@
+
+# Migrate (over DIRECT_URL, else DATABASE_URL), then serve with WORKERS processes.
+# Instances started at once take turns migrating. No DATABASE_URL: both refuse to start.
+serve: $(SERVE_VENV)/.synced
+	$(SERVE_VENV)/bin/alembic upgrade head
+	exec $(SERVE_VENV)/bin/python main.py
 
 test: $(VENV)/.synced
 	$(BIN)/pytest -n auto

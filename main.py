@@ -2,7 +2,6 @@
 
 import gc
 import logging
-import os
 import sys
 
 import uvicorn
@@ -13,21 +12,22 @@ from app.settings import InvalidSettingsError, Settings, load_settings
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except InvalidSettingsError as exc:
         sys.exit(f"error: {exc}")
+    if settings.database_url is None:
+        # Fail closed: a secret that did not reach the container must stop the service, not
+        # start an empty database on its disk. Development goes through `make run`, which
+        # starts the embedded server and sets DATABASE_URL (app/embedded/__main__.py).
+        sys.exit(
+            "error: DATABASE_URL is not set (neither in the environment nor in .env): "
+            "point it at your PostgreSQL, or use `make run` for the embedded development server"
+        )
+    return settings
 
 
 def serve(settings: Settings, app_path: str = "main:app") -> None:
     """Serve `app_path` (imported by each worker) with the settings' workers and timeouts."""
-    if settings.database_url is None:
-        # Start the embedded server once, here, for all workers; they inherit its URL.
-        from app.embedded.dev import dev_database
-
-        with dev_database() as url:
-            os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
-            serve(_settings(), app_path)
-        return
     uvicorn.run(
         app_path,
         host=settings.host,

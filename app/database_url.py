@@ -29,6 +29,11 @@ def to_asyncpg_url(raw: str | URL) -> URL:
     if not url.database:
         raise ValueError(f"names no database; expected {_EXAMPLE}")
     query = dict(url.query)
+    # libpq takes the password in the query too; in its place it is masked like any other.
+    if (password := query.pop("password", None)) is not None:
+        if not isinstance(password, str):
+            raise ValueError("gives the password twice in its query")
+        url = url.set(password=password)
     sslmode = query.pop("sslmode", None)
     if sslmode is not None:
         if sslmode not in _SSL_MODES:

@@ -1,14 +1,21 @@
 """The application's settings, read from the environment and `.env` (see `.env.example`)."""
 
-from typing import Annotated, Literal
+import os
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from app.database_url import to_asyncpg_url
 
-DatabaseURL = Annotated[URL, BeforeValidator(to_asyncpg_url)]
+# Dumped (model_dump, model_dump_json) with its password masked, as repr() shows it.
+DatabaseURL = Annotated[
+    URL,
+    BeforeValidator(to_asyncpg_url),
+    PlainSerializer(lambda url: url.render_as_string(hide_password=True), return_type=str),
+]
 
 
 class Settings(BaseSettings):
@@ -68,6 +75,17 @@ class Settings(BaseSettings):
     # A line per request; behind a proxy that logs requests, turning it off saves CPU.
     access_log: bool = True
 
+    @model_validator(mode="after")
+    def _migrations_bypass_pgbouncer(self) -> Self:
+        if self.db_behind_pgbouncer and self.database_url and not self.direct_url:
+            # Migrations hold a session-level advisory lock and SET lock_timeout: through
+            # transaction pooling both would land on server connections other clients get.
+            raise ValueError(
+                "DB_BEHIND_PGBOUNCER=true needs DIRECT_URL: migrations must reach the "
+                "server itself, not PgBouncer"
+            )
+        return self
+
     @property
     def migration_url(self) -> URL | None:
         return self.direct_url or self.database_url
@@ -81,12 +99,22 @@ class InvalidSettingsError(ValueError):
     """A setting is wrong; the message names it and never repeats its value."""
 
 
+def env_file() -> Path | None:
+    """The file read for settings the environment lacks: `.env`, or what ENV_FILE names.
+
+    ENV_FILE set but empty: none. The test suite sets it so, so that a developer's `.env`
+    (which may name a real database) reaches none of its processes.
+    """
+    named = os.environ.get("ENV_FILE", ".env")
+    return Path(named) if named else None
+
+
 def load_settings() -> Settings:
     try:
-        return Settings()
+        return Settings(_env_file=env_file())
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}".lstrip(": ")
             for error in exc.errors(include_input=False, include_url=False)
         )
         raise InvalidSettingsError(f"invalid setting {problems}") from None

@@ -11,6 +11,7 @@ How a run goes:
 """
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -37,6 +38,15 @@ _DATABASES = pytest.StashKey[RunDatabases]()
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before anything runs, in every process: the developer's settings (DATABASE_URL,
+    # DIRECT_URL, ... in the environment or in .env) may name a real database. No test,
+    # and no process a test starts, may see them: each gets the settings it needs.
+    for name in (*(field.upper() for field in Settings.model_fields), "EMBEDDED_PGDATA"):
+        os.environ.pop(name, None)
+    os.environ["ENV_FILE"] = ""  # read no .env (app/settings.py)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -116,7 +126,9 @@ def app_settings(run_databases: RunDatabases, database_url: URL) -> Settings:
     port = run_databases.pgbouncer_port
     if port is None:
         return settings_for(database_url)
-    return settings_for(database_url.set(port=port), db_behind_pgbouncer=True)
+    return settings_for(
+        database_url.set(port=port), db_behind_pgbouncer=True, direct_url=database_url
+    )
 
 
 @pytest.fixture(scope="session")

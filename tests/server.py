@@ -23,7 +23,7 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy.engine import URL
 
 from app.database_url import to_asyncpg_url
-from app.embedded.dev import kept_data_dir
+from app.embedded.dev import kept_data_dir, own_parent
 from app.embedded.server import EmbeddedPostgres, server_url
 from tests.databases import TestRun, kept_template_name
 from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
@@ -113,7 +113,7 @@ class TestServer:
         if given:
             return to_asyncpg_url(given)
         data_dir = kept_test_data_dir()
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        own_parent(data_dir)
         lock = self._stack.enter_context(data_dir.with_name(f"{data_dir.name}.lock").open("w"))
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

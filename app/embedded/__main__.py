@@ -1,6 +1,7 @@
 """`python -m app.embedded COMMAND...`: run COMMAND with DATABASE_URL set.
 
-If DATABASE_URL is already set, COMMAND runs as it is. Otherwise the embedded development
+If DATABASE_URL is set, in the environment or in `.env` (the rule the app and Alembic
+follow, app/settings.py), COMMAND runs as it is. Otherwise the embedded development
 server is started for it (or reused, if `make run` already runs it) and, when this process
 started it, stopped afterwards, so nothing is left behind. `make migrate`, `make revision`
 and `make run` go through here.
@@ -12,12 +13,17 @@ import subprocess
 import sys
 
 from app.embedded.dev import dev_database
+from app.settings import InvalidSettingsError, load_settings
 
 
 def main(command: list[str]) -> int:
     if not command:
         sys.exit("usage: python -m app.embedded COMMAND [ARG...]")
-    if os.environ.get("DATABASE_URL"):
+    try:
+        configured = load_settings().database_url is not None
+    except InvalidSettingsError as exc:
+        sys.exit(f"error: {exc}")
+    if configured:
         return subprocess.call(command)
     with dev_database() as url:
         env = os.environ | {"DATABASE_URL": url.render_as_string(hide_password=False)}

@@ -10,6 +10,7 @@ import asyncio
 import fcntl
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,22 @@ def kept_data_dir(name: str, override: str) -> Path:
     return Path("/var/tmp/embedded-postgres-data") / f"{PROJECT_ROOT.name}-{digest}{name}"
 
 
+def own_parent(path: Path) -> None:
+    """Create the folder `path` goes in, and refuse one that another account planted.
+
+    Under /var/tmp, which every local account may write to, a folder or link already
+    there could be anyone's: root would then open and chown files through it.
+    """
+    parent = path.parent
+    parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    status = parent.lstat()
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+        raise RuntimeError(
+            f"{parent} is not a folder of this account's (a link, or another user's): "
+            "remove it, or choose another place with EMBEDDED_PGDATA / TEST_PGDATA"
+        )
+
+
 def dev_data_dir() -> Path:
     return kept_data_dir(".pgdata", "EMBEDDED_PGDATA")
 
@@ -51,6 +68,7 @@ def dev_database() -> Iterator[URL]:
     """
     server = EmbeddedPostgres(dev_data_dir())
     lock_path = server.data_dir.with_name(f"{server.data_dir.name}.lock")
+    own_parent(lock_path)
     with lock_path.open("w") as lock:
         # Two commands starting at once must not both initdb or start the server.
         fcntl.flock(lock, fcntl.LOCK_EX)

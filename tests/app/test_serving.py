@@ -1,9 +1,11 @@
-"""`make run` and `python main.py` as the README gives them: serve, answer /health, stop clean."""
+"""`make run` and the dev wrapper as the README gives them: serve, answer /health, stop clean;
+`python main.py` and `uvicorn main:app` without DATABASE_URL refuse to start."""
 
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +37,11 @@ def free_port() -> int:
 def serve_and_stop(command: list[str], dev_data_dir: Path, workers: int) -> dict[str, object]:
     """Start `command`, wait for /health, press Ctrl-C; return the health answer."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"EMBEDDED_PGDATA": str(dev_data_dir), "PORT": str(port), "WORKERS": str(workers)}
+    env = os.environ | {
+        "EMBEDDED_PGDATA": str(dev_data_dir),
+        "PORT": str(port),
+        "WORKERS": str(workers),
+    }
     log = dev_data_dir.parent / "served.log"
     with (
         log.open("w") as output,
@@ -79,9 +84,33 @@ def test_make_run_migrates_serves_and_stops_the_server_on_ctrl_c(dev_data_dir: P
     assert answer == {"status": "ok", "database": "reachable", "status_code": 200}
 
 
-def test_python_main_py_serves_two_workers_on_the_embedded_server(dev_data_dir: Path) -> None:
-    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+def test_the_dev_wrapper_serves_two_workers_on_the_embedded_server(dev_data_dir: Path) -> None:
+    command = [sys.executable, "-m", "app.embedded", sys.executable, "main.py"]
 
-    answer = serve_and_stop([python, "main.py"], dev_data_dir, workers=2)
+    answer = serve_and_stop(command, dev_data_dir, workers=2)
 
     assert answer == {"status": "ok", "database": "reachable", "status_code": 200}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "main.py"],
+        [sys.executable, "-m", "uvicorn", "main:app"],
+        ["make", "--no-print-directory", "serve"],
+    ],
+    ids=["python main.py", "uvicorn main:app", "make serve"],
+)
+def test_production_commands_refuse_to_start_without_database_url(
+    command: list[str], dev_data_dir: Path
+) -> None:
+    # The suite's environment has no DATABASE_URL and reads no .env (tests/conftest.py).
+    env = os.environ | {"EMBEDDED_PGDATA": str(dev_data_dir), "PORT": str(free_port())}
+
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert "DATABASE_URL is not set" in result.stdout + result.stderr
+    assert not dev_data_dir.exists(), "an embedded server was started"

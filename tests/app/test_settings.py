@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,78 @@ def test_every_setting_is_documented_in_env_example() -> None:
     )
 
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql://u:hunter2secret@db.example.com/app",
+        "postgres://u@db.example.com/app?password=hunter2secret",  # libpq takes it there too
+        "postgresql://u:hunter2%40secret@db.example.com/app",  # an @ in the password
+        "postgresql://u:hunter2secret@db.example.com:6543/app?sslmode=require",
+    ],
+    ids=["in the URL", "in the query", "with an @", "with sslmode"],
+)
+def test_the_password_is_never_printed(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    monkeypatch.setenv("DIRECT_URL", given)
+
+    settings = load_settings()
+
+    assert settings.database_url is not None
+    assert "hunter2" in settings.database_url.render_as_string(hide_password=False)
+    for shown in (
+        repr(settings),
+        str(settings),
+        str(settings.model_dump()),
+        settings.model_dump_json(),
+        repr(settings.database_url),
+        str(settings.database_url),
+    ):
+        assert "hunter2" not in shown
+
+
+def test_pgbouncer_mode_without_a_direct_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2secret@pgbouncer:6432/app")
+    monkeypatch.setenv("DB_BEHIND_PGBOUNCER", "true")
+
+    with pytest.raises(InvalidSettingsError) as raised:
+        load_settings()
+
+    message = str(raised.value)
+    assert "DB_BEHIND_PGBOUNCER=true needs DIRECT_URL" in message
+    assert "hunter2secret" not in message
+
+
+def test_a_dot_env_is_read_unless_env_file_says_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dot_env = tmp_path / "settings.env"
+    dot_env.write_text("DATABASE_URL=postgresql://u@db.example.com/precious\n")
+
+    monkeypatch.setenv("ENV_FILE", str(dot_env))
+    named = load_settings().database_url
+    monkeypatch.setenv("ENV_FILE", "")
+    none = load_settings().database_url
+
+    assert named is not None
+    assert named.database == "precious"
+    assert none is None
+
+
+def test_the_suite_and_its_subprocesses_see_no_developer_settings(tmp_path: Path) -> None:
+    # A developer's .env in the project would name their database: the suite set ENV_FILE
+    # empty and dropped every setting from the environment (tests/conftest.py).
+    probe = (
+        "from app.settings import load_settings; s = load_settings(); "
+        "print(s.database_url, s.direct_url)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    assert os.environ["ENV_FILE"] == ""
+    assert "DATABASE_URL" not in os.environ
+    assert "DIRECT_URL" not in os.environ
+    assert result.stdout.split() == ["None", "None"], result.stderr

@@ -48,6 +48,7 @@ async def run_transactions(
     settings = Settings(
         database_url=url,
         db_behind_pgbouncer=behind_pgbouncer,
+        direct_url=url,  # not used here; PgBouncer mode requires one
         db_statement_timeout=0,
         db_idle_in_transaction_timeout=0,
         db_pool_size=CLIENTS,

@@ -76,6 +76,7 @@ async def serving(
         db_pool_timeout=pool_timeout,
         database_url=url,
         db_behind_pgbouncer=through_pgbouncer,
+        direct_url=url,  # not used here; PgBouncer mode requires one
         db_statement_timeout=STATEMENT_TIMEOUT,
         db_idle_in_transaction_timeout=IDLE_IN_TRANSACTION_TIMEOUT,
         # One connection: the requests after a timeout must be served by it (or its
