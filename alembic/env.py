@@ -17,13 +17,13 @@ from logging.config import fileConfig
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import Connection, pool
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from app.settings import InvalidSettingsError, Settings, load_settings
 from orm.base import Base
+from orm.engine import create_migration_engine
 from orm.migration_lock import migration_lock
 from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CALL
 
@@ -83,9 +83,7 @@ def run_migrations_unlocked(connection: Connection) -> None:
 
 
 async def run_migrations_on_own_connection(settings: Settings) -> None:
-    assert settings.migration_url is not None
-    # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
-    engine = create_async_engine(settings.migration_url, poolclass=pool.NullPool)
+    engine = create_migration_engine(settings)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_migrations, settings.migration_lock_timeout)

@@ -76,13 +76,21 @@ class Settings(BaseSettings):
     access_log: bool = True
 
     @model_validator(mode="after")
-    def _migrations_bypass_pgbouncer(self) -> Self:
+    def _fits_pgbouncer(self) -> Self:
         if self.db_behind_pgbouncer and self.database_url and not self.direct_url:
             # Migrations hold a session-level advisory lock and SET lock_timeout: through
             # transaction pooling both would land on server connections other clients get.
             raise ValueError(
                 "DB_BEHIND_PGBOUNCER=true needs DIRECT_URL: migrations must reach the "
                 "server itself, not PgBouncer"
+            )
+        if self.db_behind_pgbouncer and self.database_url and "options" in self.database_url.query:
+            # PgBouncer refuses `options` as a startup parameter; a session-level SET
+            # would stay on a server connection other clients get next.
+            raise ValueError(
+                "DATABASE_URL's options parameter cannot pass through PgBouncer "
+                "(DB_BEHIND_PGBOUNCER=true): set those server settings on the database "
+                "instead (ALTER DATABASE ... SET name = value)"
             )
         return self
 

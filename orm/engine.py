@@ -6,8 +6,9 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
+from app.database_url import driver_options
 from app.settings import Settings
 from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
 
@@ -55,10 +56,15 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     transactions, begun as `BEGIN READ ONLY` (the same one round trip as a plain BEGIN).
     """
     timeouts = session_timeouts(settings)
+    driver = driver_options(url)
     connect_args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout,
+        "timeout": settings.db_connect_timeout,  # the URL's connect_timeout, if any, wins
         "command_timeout": command_timeout(settings),
+        **driver.connect_args,
     }
+    # The URL's application_name and options, then the DB_ settings, which win: the
+    # driver's command timeout is derived from DB_STATEMENT_TIMEOUT.
+    server_settings = dict(driver.server_settings)
     engine_options: dict[str, Any] = {}
     if settings.db_behind_pgbouncer:
         # In transaction mode each transaction may get another server connection, where a
@@ -70,13 +76,14 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
             engine_options["execution_options"] = {"postgresql_readonly": True}
     else:
         # Startup parameters: free, and they hold for the connection's life.
-        server_settings = dict(timeouts)
+        server_settings |= timeouts
         if read_only:
             server_settings["default_transaction_read_only"] = "on"
             engine_options["isolation_level"] = "AUTOCOMMIT"
+    if server_settings:
         connect_args["server_settings"] = server_settings
     engine = create_async_engine(
-        url,
+        driver.url,
         pool_size=settings.db_read_pool_size if read_only else settings.db_pool_size,
         max_overflow=0 if read_only else settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -91,6 +98,18 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
     return engine
+
+
+def create_migration_engine(settings: Settings) -> AsyncEngine:
+    """One connection to DIRECT_URL (or DATABASE_URL) for `alembic upgrade`, from code or CLI."""
+    if settings.migration_url is None:
+        raise RuntimeError("DATABASE_URL is not set: there is no database to migrate")
+    driver = driver_options(settings.migration_url)
+    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout, **driver.connect_args}
+    if driver.server_settings:
+        connect_args["server_settings"] = driver.server_settings
+    # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
+    return create_async_engine(driver.url, poolclass=NullPool, connect_args=connect_args)
 
 
 def _replace_closed_connections(engine: AsyncEngine) -> None:

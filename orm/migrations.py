@@ -18,10 +18,10 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.settings import Settings
+from orm.engine import create_migration_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,10 +95,7 @@ async def downgrade(
 
 async def upgrade_database(settings: Settings) -> None:
     """`alembic upgrade head` on the server of DIRECT_URL (or DATABASE_URL), from code."""
-    if settings.migration_url is None:
-        raise RuntimeError("DATABASE_URL is not set: there is no database to migrate")
-    # NullPool: one connection, closed when done.
-    engine = create_async_engine(settings.migration_url, poolclass=NullPool)
+    engine = create_migration_engine(settings)
     try:
         async with engine.connect() as connection:
             await upgrade(connection, lock_timeout=settings.migration_lock_timeout)

@@ -2,12 +2,14 @@
 
 import os
 import re
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from app.database_url import driver_options, to_asyncpg_url
 from app.settings import InvalidSettingsError, Settings, load_settings
 from orm.migrations import PROJECT_ROOT
 
@@ -24,7 +26,7 @@ from orm.migrations import PROJECT_ROOT
         ("postgresql+psycopg://u@localhost/app", "postgresql+asyncpg://u@localhost/app"),
         (
             "postgres://u:pw@db.example.com/app?sslmode=require",
-            "postgresql+asyncpg://u:pw@db.example.com/app?ssl=require",
+            "postgresql+asyncpg://u:pw@db.example.com/app?sslmode=require",
         ),
         ("postgresql://u:p%40ss@localhost/app", "postgresql+asyncpg://u:p%40ss@localhost/app"),
     ],
@@ -47,6 +49,25 @@ def test_provider_urls_become_asyncpg_urls(
         ("not a url hunter2secret", "is not a URL"),
         ("postgresql://u:hunter2secret@localhost", "names no database"),
         ("postgresql://u:hunter2secret@localhost/app?sslmode=sometimes", "sslmode must be one of"),
+        ("postgresql://u:hunter2secret@localhost/app?frobnicate=1", "frobnicate is not supported"),
+        (
+            "postgresql://u:hunter2secret@ep-x.eu-central-1.aws.neon.tech/neondb"
+            "?sslmode=require&channel_binding=require",
+            "channel_binding=require cannot be honoured",
+        ),
+        (
+            "postgresql://postgres.x:hunter2secret@aws-0-eu.pooler.supabase.com:6543/postgres"
+            "?pgbouncer=true",
+            "set DB_BEHIND_PGBOUNCER=true instead",
+        ),
+        (
+            "postgresql://u:hunter2secret@db.rds.amazonaws.com/app"
+            "?sslmode=verify-full&sslrootcert=/nonexistent/global-bundle.pem",
+            "sslrootcert, sslcert or sslkey cannot be used (FileNotFoundError",
+        ),
+        ("postgresql://u:hunter2secret@h/app?options=statement_timeout", "-c name=value"),
+        ("postgresql://u:hunter2secret@h/app?connect_timeout=soon", "connect_timeout must"),
+        ("postgresql://u:hunter2secret@h/app?target_session_attrs=any-old", "must be one of"),
     ],
 )
 def test_wrong_url_names_the_setting_and_hides_the_password(
@@ -61,6 +82,76 @@ def test_wrong_url_names_the_setting_and_hides_the_password(
     assert "DATABASE_URL" in message
     assert complaint in message
     assert "hunter2secret" not in message
+
+
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql://u:pw@ep-x.eu-central-1.aws.neon.tech/neondb?sslmode=require",  # Neon
+        "postgresql://postgres.x:pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres",
+        f"postgresql://u:pw@x.eu-west-1.rds.amazonaws.com:5432/app?sslmode=verify-full&sslrootcert={SYSTEM_CAS}",
+        "postgres://u:pw@ec2-1-2-3-4.eu-west-1.compute.amazonaws.com:5432/d1?sslmode=require",
+        "postgresql://u:pw@dpg-x.frankfurt-postgres.render.com/app_db?sslmode=require",
+        "postgresql://postgres:pw@x.proxy.rlwy.net:41234/railway",
+    ],
+    ids=["Neon", "Supabase", "RDS", "Heroku", "Render", "Railway"],
+)
+def test_providers_urls_load(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+
+    assert load_settings().database_url is not None
+
+
+def test_libpq_parameters_become_asyncpg_arguments() -> None:
+    url = to_asyncpg_url(
+        "postgresql://u@h/app?application_name=billing&connect_timeout=3"
+        "&options=-c%20search_path%3Dbilling%20-c%20work_mem%3D64MB"
+        "&target_session_attrs=read-write&channel_binding=prefer&sslmode=verify-full"
+    )
+
+    options = driver_options(url)
+
+    assert dict(options.url.query) == {}
+    assert options.server_settings == {
+        "application_name": "billing",
+        "search_path": "billing",
+        "work_mem": "64MB",
+    }
+    assert options.connect_args["timeout"] == 3
+    assert options.connect_args["target_session_attrs"] == "read-write"
+    tls = options.connect_args["ssl"]
+    assert isinstance(tls, ssl.SSLContext)
+    assert (tls.verify_mode, tls.check_hostname) == (ssl.CERT_REQUIRED, True)
+
+
+@pytest.mark.parametrize(
+    ("sslmode", "verify_mode", "check_hostname"),
+    [
+        ("require", ssl.CERT_NONE, False),
+        ("verify-ca", ssl.CERT_REQUIRED, False),
+        ("verify-full", ssl.CERT_REQUIRED, True),
+    ],
+)
+def test_sslmode_checks_what_libpq_checks(
+    sslmode: str, verify_mode: ssl.VerifyMode, check_hostname: bool
+) -> None:
+    tls = driver_options(to_asyncpg_url(f"postgresql://u@h/app?sslmode={sslmode}")).connect_args[
+        "ssl"
+    ]
+
+    assert (tls.verify_mode, tls.check_hostname) == (verify_mode, check_hostname)
+
+
+def test_pgbouncer_mode_refuses_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@pgbouncer:6432/app?options=-c%20a%3Db")
+    monkeypatch.setenv("DIRECT_URL", "postgresql://u@db:5432/app")
+    monkeypatch.setenv("DB_BEHIND_PGBOUNCER", "true")
+
+    with pytest.raises(InvalidSettingsError, match="options parameter cannot pass through"):
+        load_settings()
 
 
 def test_settings_repr_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:

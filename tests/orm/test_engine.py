@@ -1,11 +1,13 @@
-"""The app's engine replaces connections the server closed, without a query per checkout."""
+"""The app's engine replaces connections the server closed, without a query per checkout,
+and honours the libpq parameters of a provider's URL."""
 
 import anyio
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from orm.engine import create_app_engine
+from app.database_url import to_asyncpg_url
+from orm.engine import create_app_engine, create_migration_engine
 from tests.conftest import settings_for
 from tests.databases import asyncpg_connect_args
 
@@ -39,3 +41,35 @@ async def test_a_connection_the_server_closed_is_replaced_at_checkout(database_u
         assert replacement != ended
     finally:
         await engine.dispose()
+
+
+PROVIDER_PARAMETERS = (
+    "application_name=billing&connect_timeout=3&target_session_attrs=read-write"
+    "&options=-c%20search_path%3Dpublic%20-c%20work_mem%3D5MB&channel_binding=prefer"
+)
+
+
+async def test_the_urls_libpq_parameters_reach_the_server(database_url: URL) -> None:
+    # Before, asyncpg.connect got them as keyword arguments and every connection failed.
+    given = database_url.render_as_string(hide_password=False)
+    url = to_asyncpg_url(f"{given}?{PROVIDER_PARAMETERS}")
+    settings = settings_for(url)
+    engine = create_app_engine(settings, url)
+    migrations = create_migration_engine(settings)
+    try:
+        for each in (engine, migrations):
+            async with each.connect() as connection:
+                seen = (
+                    await connection.execute(
+                        text(
+                            "SELECT current_setting('application_name'), "
+                            "current_setting('search_path'), current_setting('work_mem'), "
+                            "current_setting('statement_timeout')"
+                        )
+                    )
+                ).one()
+            assert tuple(seen)[:3] == ("billing", "public", "5MB")
+        assert seen[3] == "0"  # the migration engine: no statement timeout from DB_ settings
+    finally:
+        await engine.dispose()
+        await migrations.dispose()
