@@ -54,6 +54,8 @@ class PgBouncer:
     # Seconds a query may wait for a server connection before its client is cut off with
     # an error; PgBouncer's default, 120, holds queries through a server restart.
     query_wait_timeout: float = 120
+    # (certificate, key) files: clients must then speak TLS (client_tls_sslmode=require).
+    tls: tuple[Path, Path] | None = None
     account: Account = field(default_factory=server_account)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: Path | None = field(default=None, init=False, repr=False)
@@ -67,6 +69,16 @@ class PgBouncer:
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
         (self._dir / "userlist.txt").write_text(f'"{self.server.username}" ""\n')
+        tls = ""
+        if self.tls is not None:
+            certificate, key = self._dir / "server.crt", self._dir / "server.key"
+            shutil.copyfile(self.tls[0], certificate)
+            shutil.copyfile(self.tls[1], key)
+            key.chmod(0o600)
+            tls = (
+                f"client_tls_sslmode = require\nclient_tls_cert_file = {certificate}\n"
+                f"client_tls_key_file = {key}\n"
+            )
         config = self._dir / "pgbouncer.ini"
         config.write_text(
             f"""\
@@ -91,7 +103,7 @@ ignore_startup_parameters = extra_float_digits
 ; waits to retry it turns clients away at once, so this wait is how long clients keep
 ; failing after the server is back (its default, 15 s; tests/scaleout/test_restart.py).
 server_login_retry = 0.1
-"""
+{tls}"""
         )
         if not self.account.is_self:
             for path in (self._dir, *self._dir.iterdir()):

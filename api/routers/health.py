@@ -1,9 +1,12 @@
 """Health probes: GET /health/live, /health/ready, and /health (is the database reachable)."""
 
+import ssl
+
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.error_log import describe
 from api.responses import errors
 from api.schemas.health import Health, Liveness, Readiness
 from orm.failures import DatabaseNoAnswerError, DatabaseUnavailableError
@@ -34,6 +37,17 @@ async def read_liveness() -> Liveness:
     return Liveness(status="ok")
 
 
+def unreachable_reason(error: Exception) -> str:
+    """What an operator needs to fix a connection that fails: never a value or a password."""
+    cause = error.__cause__ or error
+    if isinstance(cause, ssl.SSLError):
+        failed = getattr(cause, "verify_message", None) or cause.reason
+        return (
+            f"TLS: {type(cause).__name__} ({failed}): check sslmode and sslrootcert in DATABASE_URL"
+        )
+    return describe(cause)
+
+
 @router.get("/health/ready", responses={503: {"model": Readiness}, **errors(500)})
 async def read_readiness(response: Response) -> Readiness:
     """200 when the database is reachable and has this code's head revision, or a later one."""
@@ -41,13 +55,14 @@ async def read_readiness(response: Response) -> Readiness:
     try:
         async with sessionmanager.connect() as connection:
             heads = await database_heads(connection)
-    except _UNREACHABLE:
+    except _UNREACHABLE as error:
         response.status_code = 503
         return Readiness(
             status="not ready",
             database="unreachable",
             code_revision=needed,
             database_revisions=None,
+            reason=unreachable_reason(error),
         )
     ready = is_schema_ready(heads)
     if not ready:

@@ -20,3 +20,5 @@ class Readiness(BaseModel):
     # The revision this code needs, and those the database is at (None: unreachable).
     code_revision: str
     database_revisions: list[str] | None
+    # Why the database is unreachable: the error's class, and for TLS what failed.
+    reason: str | None = None

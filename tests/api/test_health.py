@@ -75,6 +75,7 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
         "database": "reachable",
         "code_revision": code_head(),
         "database_revisions": [code_head()],
+        "reason": None,
     }
 
 
@@ -94,6 +95,7 @@ async def test_not_ready_when_the_database_is_behind_names_both_revisions(
         "database": "reachable",
         "code_revision": code_head(),
         "database_revisions": [previous],
+        "reason": None,
     }
 
 
@@ -133,4 +135,5 @@ async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> 
         "database": "unreachable",
         "code_revision": code_head(),
         "database_revisions": None,
+        "reason": "ConnectionRefusedError",
     }
