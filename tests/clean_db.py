@@ -1,8 +1,9 @@
 """`make clean-db`: remove what the test harness keeps between runs, and nothing else.
 
 That is this project's kept migrated templates on TEST_DATABASE_URL's server (if set; ones
-a running test run still uses are left alone), and the embedded test server's data
-directory. The next test run rebuilds the template.
+a running test run still uses are left alone, and only databases the harness marked),
+and the embedded test server's data directory, if the harness marked it as its own. The
+next test run rebuilds the template.
 """
 
 import os
@@ -14,7 +15,7 @@ import anyio
 from app.database_url import to_asyncpg_url
 from app.embedded.server import EmbeddedPostgres
 from tests.databases import admin_engine, drop_kept_templates
-from tests.server import kept_test_data_dir
+from tests.server import DATA_DIR_MARK, kept_test_data_dir
 
 
 async def drop_templates_on_test_server(url: str) -> None:
@@ -32,6 +33,9 @@ def remove_embedded_data() -> None:
     data_dir = kept_test_data_dir()
     if not data_dir.exists():
         return
+    if not (data_dir / DATA_DIR_MARK).exists():
+        # TEST_PGDATA may name any folder: remove only one the harness made.
+        sys.exit(f"{data_dir} was not made by the test harness: not removing it")
     if EmbeddedPostgres(data_dir).running_port() is not None:
         sys.exit(f"a test server is running on {data_dir}: let its test run end first")
     shutil.rmtree(data_dir)

@@ -1,11 +1,14 @@
 """The temporary databases of one test run: names, the migrated template, cleanup.
 
 Every database a run creates for itself is named `pytest_r<run>_<what>`, so it is
-recognisable and says which run made it. The run holds a session-level advisory lock keyed by its
-number on its admin connection for as long as it lives. A later run that can take a dead
-run's lock knows that run is gone (the server released the lock with its connection),
-and only then drops its leftovers; two live runs on one server never touch each other's
-databases, and nothing else on the server is ever touched.
+recognisable and says which run made it, and marked with a comment (MARK): a database
+without it is never dropped, whatever its name. The run holds a session-level advisory
+lock keyed by its number for as long as it lives, always in the `postgres` database
+(advisory locks belong to a database: runs whose admin URLs name different ones would
+not see each other's). A later run that can take a dead run's lock knows that run is gone
+(the server released the lock with its connection), and only then drops its leftovers;
+two live runs on one server never touch each other's databases, and nothing else on the
+server is ever touched.
 
 The one exception to "a run leaves nothing behind" is the migrated template, kept between
 runs as `pytest_tpl_<project>_<fingerprint>`: the fingerprint hashes every file that
@@ -32,13 +35,17 @@ from orm.migrations import PROJECT_ROOT, upgrade
 PREFIX = "pytest_r"
 _NAME = re.compile(rf"^{PREFIX}(\d+)_")
 # First key of the two-key advisory lock: "this is a test run"; the second is its number.
-_LOCK_CLASS = 0x7E57
+LOCK_CLASS = 0x7E57
 # ... "a run uses this kept template" (shared) and "... is building it"; the second key
 # is hashtext(its name).
 _TEMPLATE_LOCK_CLASS = 0x7E58
 _TEMPLATE_BUILD_LOCK_CLASS = 0x7E59
 
 KEPT_PREFIX = "pytest_tpl_"
+# On every database the harness creates; only databases that carry it are ever dropped.
+MARK = "made by the test harness of this project (tests/databases.py), which drops it"
+# Where every advisory lock of the harness lives, whichever database the admin URL names.
+LOCK_DATABASE = "postgres"
 # Everything that decides the migrated schema: the migrations and what they import, the
 # Alembic set-up, and the locked versions of SQLAlchemy and Alembic that render the DDL.
 _SCHEMA_SOURCES = ("alembic", "orm", "alembic.ini", "uv.lock")
@@ -77,8 +84,10 @@ def asyncpg_connect_args(url: URL) -> dict[str, object]:
 
 
 def admin_engine(admin_url: URL) -> AsyncEngine:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    return create_async_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    """Autocommit (CREATE/DROP DATABASE cannot run in a transaction), in LOCK_DATABASE."""
+    return create_async_engine(
+        with_database(admin_url, LOCK_DATABASE), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
 
 
 def database_name(run: int, what: str) -> str:
@@ -103,6 +112,7 @@ async def create_database(admin_url: URL, name: str, template: str = "template0"
     try:
         async with engine.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            await connection.execute(text(f"COMMENT ON DATABASE \"{name}\" IS '{MARK}'"))
     finally:
         await engine.dispose()
     return with_database(admin_url, name)
@@ -117,10 +127,15 @@ async def drop_database(admin_url: URL, name: str) -> None:
         await engine.dispose()
 
 
+_MARKED = "shobj_description(oid, 'pg_database') = :mark"
+
+
 async def _drop(connection: AsyncConnection, name: str) -> None:
+    """Drop `name` if the harness made it (it carries MARK); leave any other alone."""
     # A template cannot be dropped until it is unmarked; FORCE ends sessions a test left open.
     is_template = await connection.scalar(
-        text("SELECT datistemplate FROM pg_database WHERE datname = :name"), {"name": name}
+        text(f"SELECT datistemplate FROM pg_database WHERE datname = :name AND {_MARKED}"),
+        {"name": name, "mark": MARK},
     )
     if is_template is None:
         return
@@ -149,7 +164,7 @@ class TestRun:
             number = secrets.randbelow(2**31)
             taken = await lock.scalar(
                 text("SELECT pg_try_advisory_lock(:class, :run)"),
-                {"class": _LOCK_CLASS, "run": number},
+                {"class": LOCK_CLASS, "run": number},
             )
             if taken:
                 break
@@ -223,8 +238,11 @@ class TestRun:
 
     async def _databases_of(self, run: int | None) -> list[str]:
         names = await self._lock.scalars(
-            text("SELECT datname FROM pg_database WHERE datname LIKE :pattern ORDER BY datname"),
-            {"pattern": f"{PREFIX}{'' if run is None else run}%"},
+            text(
+                "SELECT datname FROM pg_database "
+                f"WHERE datname LIKE :pattern AND {_MARKED} ORDER BY datname"
+            ),
+            {"pattern": f"{PREFIX}{'' if run is None else run}%", "mark": MARK},
         )
         return [n for n in names if (m := _NAME.match(n)) and (run is None or int(m[1]) == run)]
 
@@ -237,7 +255,7 @@ class TestRun:
                 continue
             alive = not await self._lock.scalar(
                 text("SELECT pg_try_advisory_lock(:class, :run)"),
-                {"class": _LOCK_CLASS, "run": run},
+                {"class": LOCK_CLASS, "run": run},
             )
             if alive:
                 continue
@@ -246,7 +264,7 @@ class TestRun:
             finally:
                 await self._lock.execute(
                     text("SELECT pg_advisory_unlock(:class, :run)"),
-                    {"class": _LOCK_CLASS, "run": run},
+                    {"class": LOCK_CLASS, "run": run},
                 )
 
 
@@ -255,8 +273,8 @@ async def drop_kept_templates(
 ) -> list[str]:
     """Drop this project's kept templates but `keep`, skipping any a live run still uses."""
     names = await connection.scalars(
-        text("SELECT datname FROM pg_database WHERE starts_with(datname, :prefix)"),
-        {"prefix": KEPT_PREFIX},
+        text(f"SELECT datname FROM pg_database WHERE starts_with(datname, :prefix) AND {_MARKED}"),
+        {"prefix": KEPT_PREFIX, "mark": MARK},
     )
     dropped = []
     for name in names:

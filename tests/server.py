@@ -125,7 +125,13 @@ class TestServer:
         if port is not None:  # started by hand: use it, leave it running
             return server_url(port)
         self._embedded = server
-        return server.start()
+        url = server.start()
+        (data_dir / DATA_DIR_MARK).touch()
+        return url
+
+
+# In the embedded test server's data folder: `make clean-db` removes only a folder with it.
+DATA_DIR_MARK = "made-by-the-test-harness"
 
 
 def kept_test_data_dir() -> Path:

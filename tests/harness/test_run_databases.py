@@ -12,13 +12,18 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
 
+from app.database_url import with_database
 from orm.migrations import PROJECT_ROOT
 from tests.app.test_embedded import wait_until
 from tests.databases import (
     KEPT_PREFIX,
+    LOCK_CLASS,
     PREFIX,
     TestRun,
+    admin_engine,
     create_database,
     database_names,
     drop_database,
@@ -27,6 +32,57 @@ from tests.databases import (
 from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
+
+
+async def create_unmarked(admin_url: URL, name: str) -> None:
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+async def drop_unmarked(admin_url: URL, name: str) -> None:
+    engine = admin_engine(admin_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+async def test_drop_database_leaves_a_database_the_harness_did_not_make(
+    run_databases: RunDatabases,
+) -> None:
+    name = f"{PREFIX}1_someone_elses"
+    await create_unmarked(run_databases.admin_url, name)
+    try:
+        await drop_database(run_databases.admin_url, name)
+
+        assert name in await database_names(run_databases.admin_url, PREFIX)
+    finally:
+        await drop_unmarked(run_databases.admin_url, name)
+
+
+async def test_runs_lock_in_one_database_whatever_their_admin_url_names(
+    run_databases: RunDatabases,
+) -> None:
+    first = await TestRun.begin(run_databases.admin_url)
+    other_database = with_database(run_databases.admin_url, "template1")
+    try:
+        second = await TestRun.begin(other_database)
+        try:
+            held = await second._lock.scalar(
+                text("SELECT NOT pg_try_advisory_lock(:class, :run)"),
+                {"class": LOCK_CLASS, "run": first.number},
+            )
+        finally:
+            await second.end()
+    finally:
+        await first.end()
+
+    assert held, "a run with another admin database did not see a live run's lock"
 
 
 async def test_a_run_drops_a_dead_runs_leftovers_but_never_a_live_runs(
@@ -40,6 +96,9 @@ async def test_a_run_drops_a_dead_runs_leftovers_but_never_a_live_runs(
     # Looks like ours but is not: no run number. The harness must never touch it.
     stranger = f"{PREFIX}x_not_a_run_{live.number}"
     await create_database(admin_url, stranger)
+    # A dead run's name, but not made by the harness (no MARK): someone's own database.
+    unmarked = dead.database("not_ours")
+    await create_unmarked(admin_url, unmarked)
     # A crash: the run's connection (and with it its lock) goes, its databases stay.
     await dead._lock.close()
     await dead._engine.dispose()
@@ -51,9 +110,11 @@ async def test_a_run_drops_a_dead_runs_leftovers_but_never_a_live_runs(
         assert live_db.database in left, "a live run's database was dropped"
         assert dead_db.database not in left, "a dead run's leftover was kept"
         assert stranger in left, "a database that is not a run's was dropped"
+        assert unmarked in left, "a database the harness did not mark was dropped"
     finally:
         await live.end()
         await drop_database(admin_url, stranger)
+        await drop_unmarked(admin_url, unmarked)
         await drop_database(admin_url, dead_db.database or "")
     assert live_db.database not in await database_names(admin_url, PREFIX)
 
@@ -210,3 +271,24 @@ def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: st
     assert wait_until(lambda: not processes_mentioning(str(data_dir)), seconds=60)
     # The data directory itself is kept on purpose: it holds the migrated template.
     assert (data_dir / "PG_VERSION").exists() == (server == "embedded server")
+
+
+def test_clean_db_removes_no_folder_the_harness_did_not_make(tmp_path: Path) -> None:
+    precious = tmp_path / "my-data"
+    precious.mkdir()
+    (precious / "PG_VERSION").write_text("18\n")
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    env["TEST_PGDATA"] = str(precious)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.clean_db"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "was not made by the test harness" in result.stderr
+    assert (precious / "PG_VERSION").exists()
