@@ -1,13 +1,17 @@
 """The ASGI application (`uvicorn main:app`); `python main.py` serves it."""
 
+import asyncio
 import gc
 import logging
+import os
 import sys
 
 import uvicorn
+from alembic.util import CommandError
 
 from app.factory import create_app
 from app.settings import InvalidSettingsError, Settings, load_settings
+from orm.migrations import upgrade_database
 
 
 def _settings() -> Settings:
@@ -26,8 +30,25 @@ def _settings() -> Settings:
     return settings
 
 
+def migrate(settings: Settings) -> None:
+    """MIGRATE_ON_START, once, before any worker starts.
+
+    In each worker's start-up instead, one that gave up (MIGRATION_WAIT_TIMEOUT) would make
+    uvicorn stop them all, mid-way through the others' start-up; here start-up stops
+    before serving, with the reason. The workers import this module anew and read
+    MIGRATE_ON_START=false, so they do not migrate again.
+    """
+    try:
+        asyncio.run(upgrade_database(settings))
+    except CommandError as exc:
+        sys.exit(f"error: migrations at start-up failed: {exc}")
+    os.environ["MIGRATE_ON_START"] = "false"
+
+
 def serve(settings: Settings, app_path: str = "main:app") -> None:
     """Serve `app_path` (imported by each worker) with the settings' workers and timeouts."""
+    if settings.migrate_on_start:
+        migrate(settings)
     uvicorn.run(
         app_path,
         host=settings.host,

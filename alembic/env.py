@@ -24,7 +24,7 @@ import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from app.settings import InvalidSettingsError, Settings, load_settings
 from orm.base import Base
 from orm.engine import create_migration_engine
-from orm.migration_lock import migration_lock
+from orm.migration_lock import MigrationLockTimeoutError, migration_lock
 from orm.migrations import COMPARISON_OPTIONS, MIGRATION_CALL
 
 config = context.config
@@ -59,21 +59,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations(connection: Connection, lock_timeout: float) -> None:
+def run_migrations(connection: Connection, lock_timeout: float, wait_timeout: float | None) -> None:
     if context.get_x_argument(as_dictionary=True).get("migration_lock") == "off":
         run_migrations_unlocked(connection)
         return
-    with migration_lock(connection, lock_timeout):
-        try:
+    try:
+        with migration_lock(connection, lock_timeout, wait_timeout):
             run_migrations_unlocked(connection)
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
-                raise
-            raise CommandError(
-                f"a migration waited more than {lock_timeout:g} s for a lock on a table in "
-                "use (MIGRATION_LOCK_TIMEOUT), and was rolled back rather than hold up the "
-                "queries queued behind it; run it again when the table is quieter"
-            ) from None
+    except MigrationLockTimeoutError as exc:
+        raise CommandError(str(exc)) from None
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise CommandError(
+            f"a migration waited more than {lock_timeout:g} s for a lock on a table in "
+            "use (MIGRATION_LOCK_TIMEOUT), and was rolled back rather than hold up the "
+            "queries queued behind it; run it again when the table is quieter"
+        ) from None
 
 
 def run_migrations_unlocked(connection: Connection) -> None:
@@ -86,7 +88,11 @@ async def run_migrations_on_own_connection(settings: Settings) -> None:
     engine = create_migration_engine(settings)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(run_migrations, settings.migration_lock_timeout)
+            await connection.run_sync(
+                run_migrations,
+                settings.migration_lock_timeout,
+                settings.migration_wait_timeout or None,
+            )
     finally:
         await engine.dispose()
 
@@ -98,7 +104,7 @@ def main() -> None:
     given = MIGRATION_CALL.get()
     if given is not None:
         # Called from code: its logging is its own business, and its loop is running.
-        run_migrations(given.connection, given.lock_timeout)
+        run_migrations(given.connection, given.lock_timeout, given.wait_timeout)
         return
     if config.config_file_name is not None:
         # disable_existing_loggers=False: fileConfig would otherwise silence every logger

@@ -22,6 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Each worker process opens its own pool here; the embedded server, if any, was
         # started once by the parent (main.py or `python -m app.embedded`), never here.
+        # `python main.py` migrated once before starting its workers and turned this off;
+        # under a bare `uvicorn --workers N` each worker migrates, taking turns.
         if settings.migrate_on_start:
             await upgrade_database(settings)
         sessionmanager.init(settings)

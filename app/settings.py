@@ -60,7 +60,15 @@ class Settings(BaseSettings):
     # Seconds a migration waits for a table lock before failing, instead of queueing every
     # request behind it; it does not limit the wait for another instance's migrations.
     migration_lock_timeout: float = Field(default=5.0, ge=0)
-    # Run `alembic upgrade head` in each process's start-up (instances wait for each other).
+    # Seconds a migration waits for another instance's migrations before it gives up
+    # (logging who holds the lock meanwhile); 0 means for ever.
+    migration_wait_timeout: float = Field(default=600.0, ge=0)
+    # Seconds any one statement of a migration may run; 0 means no limit. Revisions that
+    # must run long (an index built CONCURRENTLY, a batched backfill) lift it themselves
+    # (orm/long_migrations.py).
+    migration_statement_timeout: float = Field(default=60.0, ge=0)
+    # Run `alembic upgrade head` at start-up: `python main.py` does it once, before its
+    # workers start (instances wait for each other).
     migrate_on_start: bool = False
 
     host: str = "127.0.0.1"

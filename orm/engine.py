@@ -106,8 +106,11 @@ def create_migration_engine(settings: Settings) -> AsyncEngine:
         raise RuntimeError("DATABASE_URL is not set: there is no database to migrate")
     driver = driver_options(settings.migration_url)
     connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout, **driver.connect_args}
-    if driver.server_settings:
-        connect_args["server_settings"] = driver.server_settings
+    server_settings = dict(driver.server_settings)
+    if settings.migration_statement_timeout:
+        server_settings["statement_timeout"] = _milliseconds(settings.migration_statement_timeout)
+    if server_settings:
+        connect_args["server_settings"] = server_settings
     # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
     return create_async_engine(driver.url, poolclass=NullPool, connect_args=connect_args)
 

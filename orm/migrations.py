@@ -34,6 +34,8 @@ class MigrationCall:
 
     connection: Connection
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    # Seconds to wait for another instance's migrations; None: as long as they take.
+    wait_timeout: float | None = None
 
 
 MIGRATION_CALL: ContextVar[MigrationCall | None] = ContextVar("migration_call", default=None)
@@ -73,13 +75,15 @@ async def upgrade(
     revision: str = "head",
     config: Config | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    wait_timeout: float | None = None,
 ) -> None:
     """`alembic upgrade <revision>` on `connection`; Alembic commits what it began.
 
     `config` defaults to the project's alembic.ini; the tests pass another to run a copy.
     """
     _refuse_open_transaction(connection)
-    await connection.run_sync(_run, _upgrade, revision, config or _project_config(), lock_timeout)
+    config = config or _project_config()
+    await connection.run_sync(_run, _upgrade, revision, config, lock_timeout, wait_timeout)
 
 
 async def downgrade(
@@ -98,7 +102,11 @@ async def upgrade_database(settings: Settings) -> None:
     engine = create_migration_engine(settings)
     try:
         async with engine.connect() as connection:
-            await upgrade(connection, lock_timeout=settings.migration_lock_timeout)
+            await upgrade(
+                connection,
+                lock_timeout=settings.migration_lock_timeout,
+                wait_timeout=settings.migration_wait_timeout or None,
+            )
     finally:
         await engine.dispose()
 
@@ -118,8 +126,9 @@ def _run(
     revision: str,
     config: Config,
     lock_timeout: float,
+    wait_timeout: float | None = None,
 ) -> None:
-    token = MIGRATION_CALL.set(MigrationCall(connection, lock_timeout))
+    token = MIGRATION_CALL.set(MigrationCall(connection, lock_timeout, wait_timeout))
     try:
         step(config, revision)
     finally:

@@ -1,13 +1,15 @@
-"""add note.updated_at, backfilled from created_at
+"""add note.updated_at, nullable, now() for new rows
 
 Revision ID: b7e4c91d2f05
 Revises: 6d1f0c2a9b3e
 Create Date: 2026-11-22 21:00:00
 
-The safe order for a NOT NULL column whose value comes from existing rows: add it
-nullable, backfill, then set NOT NULL. (A NOT NULL column with a server default would
-give every old note the time of the migration instead of its own.) Pure SQL, so it also
-works in `alembic upgrade --sql`. tests/migrations/test_data_migrations.py runs it on rows.
+The first of three steps for a NOT NULL column whose value comes from existing rows, each
+safe on a large, busy table: add it nullable (no rewrite, a brief lock), backfill it in
+batches (5e2b8a0c7d14), then make it NOT NULL without a long lock (a91f3d6e2c47).
+
+The default is set apart from ADD COLUMN: given there, now() would be stored for every
+existing note, as the time of this migration rather than its own.
 """
 
 from collections.abc import Sequence
@@ -23,8 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("note", sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
-    op.execute("UPDATE note SET updated_at = created_at WHERE updated_at IS NULL")
-    op.alter_column("note", "updated_at", nullable=False, server_default=sa.func.now())
+    op.alter_column("note", "updated_at", server_default=sa.func.now())
 
 
 def downgrade() -> None:

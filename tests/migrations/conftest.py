@@ -5,6 +5,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 
+import asyncpg
 import pytest
 from alembic.config import Config
 from alembic.script import Script
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from orm.migrations import downgrade, upgrade
-from tests.databases import create_database, database_name, drop_database
+from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
 from tests.migrations.checks import load_history
 from tests.server import RunDatabases
 
@@ -46,8 +47,17 @@ class DatabaseAtRevision:
     Rows go in with plain SQL: the ORM models describe the head revision, not this one.
     """
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, url: URL) -> None:
         self.connection = connection
+        self.url = url
+
+    async def execute_alone(self, sql: str) -> None:
+        """Run `sql` on a connection of its own, outside any transaction (CONCURRENTLY)."""
+        other = await asyncpg.connect(**asyncpg_connect_args(self.url))
+        try:
+            await other.execute(sql)
+        finally:
+            await other.close()
 
     async def execute(
         self, sql: str, params: Mapping[str, object] | Sequence[Mapping[str, object]] = {}
@@ -83,6 +93,6 @@ async def database_at(
             cleanup.push_async_callback(engine.dispose)
             connection = await cleanup.enter_async_context(engine.connect())
             await upgrade(connection, revision)
-            return DatabaseAtRevision(connection)
+            return DatabaseAtRevision(connection, url)
 
         yield at

@@ -300,3 +300,46 @@ async def test_upgrade_from_code_leaves_the_callers_connection_as_it_was(
 
     assert lock_timeout == "123ms"
     assert held == 0
+
+
+@pytest.fixture
+async def lock_held_elsewhere(fresh_database: URL) -> AsyncIterator[URL]:
+    """Another instance's migration, stuck: a session holding the migration lock."""
+    holder = await asyncpg.connect(
+        **asyncpg_connect_args(fresh_database), server_settings={"application_name": "stuck-deploy"}
+    )
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        yield fresh_database
+    finally:
+        await holder.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "-m", "alembic", "upgrade", "head"], [sys.executable, "main.py"]],
+    ids=["alembic upgrade head", "python main.py with MIGRATE_ON_START"],
+)
+async def test_a_migration_waiting_for_a_stuck_one_says_who_and_gives_up(
+    lock_held_elsewhere: URL, command: list[str]
+) -> None:
+    env = os.environ | {
+        "DATABASE_URL": lock_held_elsewhere.render_as_string(hide_password=False),
+        "MIGRATION_WAIT_TIMEOUT": "2",
+        "MIGRATE_ON_START": "true",
+        "PORT": "1",  # never reached: start-up stops before serving
+    }
+    started = time.monotonic()
+
+    with anyio.fail_after(120):
+        done = await anyio.run_process(
+            command, cwd=PROJECT_ROOT, env=env, check=False, stderr=subprocess.STDOUT
+        )
+    output = done.stdout.decode()
+
+    assert done.returncode != 0, output
+    assert time.monotonic() - started < 60
+    assert "waiting for another instance's migrations" in output
+    assert "gave up after waiting 2 s (MIGRATION_WAIT_TIMEOUT)" in output
+    assert "application_name 'stuck-deploy'" in output
+    assert "pg_terminate_backend" in output

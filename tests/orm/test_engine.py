@@ -3,11 +3,14 @@ and honours the libpq parameters of a provider's URL."""
 
 import anyio
 import asyncpg
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from app.database_url import to_asyncpg_url
 from orm.engine import create_app_engine, create_migration_engine
+from orm.long_migrations import without_timeouts
 from tests.conftest import settings_for
 from tests.databases import asyncpg_connect_args
 
@@ -69,7 +72,31 @@ async def test_the_urls_libpq_parameters_reach_the_server(database_url: URL) -> 
                     )
                 ).one()
             assert tuple(seen)[:3] == ("billing", "public", "5MB")
-        assert seen[3] == "0"  # the migration engine: no statement timeout from DB_ settings
+        assert seen[3] == "1min"  # the migration engine: MIGRATION_STATEMENT_TIMEOUT
     finally:
         await engine.dispose()
         await migrations.dispose()
+
+
+async def test_migrations_run_with_timeouts_that_long_revisions_lift(database_url: URL) -> None:
+    settings = settings_for(database_url, migration_statement_timeout=0.5)
+    engine = create_migration_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            show = text("SELECT current_setting('statement_timeout')")
+            bounded = await connection.scalar(show)
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await connection.execute(text("SELECT pg_sleep(2)"))
+            await connection.rollback()
+
+            def lifted(sync: Connection) -> str:
+                with without_timeouts(sync):
+                    sync.execute(text("SELECT pg_sleep(0.7)"))  # over the bound: allowed
+                    return str(sync.execute(show).scalar_one())
+
+            inside = await connection.run_sync(lifted)
+            after = await connection.scalar(show)
+    finally:
+        await engine.dispose()
+
+    assert (bounded, inside, after) == ("500ms", "0", "500ms")
