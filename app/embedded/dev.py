@@ -10,7 +10,6 @@ import asyncio
 import fcntl
 import hashlib
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +20,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.database_url import with_database
-from app.embedded.account import server_account
-from app.embedded.server import EmbeddedPostgres, server_url
+from app.embedded.account import refuse_unless_ours, server_account
+from app.embedded.server import EmbeddedPostgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "app"
@@ -40,19 +39,9 @@ def kept_data_dir(name: str, override: str) -> Path:
 
 
 def own_parent(path: Path) -> None:
-    """Create the folder `path` goes in, and refuse one that another account planted.
-
-    Under /var/tmp, which every local account may write to, a folder or link already
-    there could be anyone's: root would then open and chown files through it.
-    """
-    parent = path.parent
-    parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    status = parent.lstat()
-    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
-        raise RuntimeError(
-            f"{parent} is not a folder of this account's (a link, or another user's): "
-            "remove it, or choose another place with EMBEDDED_PGDATA / TEST_PGDATA"
-        )
+    """Create the folder `path` goes in, and refuse one that another account planted."""
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    refuse_unless_ours(path.parent, "EMBEDDED_PGDATA / TEST_PGDATA")
 
 
 def dev_data_dir() -> Path:
@@ -73,7 +62,7 @@ def dev_database() -> Iterator[URL]:
         # Two commands starting at once must not both initdb or start the server.
         fcntl.flock(lock, fcntl.LOCK_EX)
         port = server.running_port()
-        admin_url = server.start() if port is None else server_url(port)
+        admin_url = server.start() if port is None else server.url(port)
         asyncio.run(_create_database(admin_url, DATABASE))
     try:
         yield with_database(admin_url, DATABASE)

@@ -9,10 +9,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from app.embedded.server import EmbeddedPostgres
+from app.embedded.dev import own_parent
+from app.embedded.server import PASSWORD_FILE, EmbeddedPostgres
 from orm.migrations import PROJECT_ROOT
+from tests.databases import asyncpg_connect_args
 
 pytestmark = pytest.mark.slow
 
@@ -181,3 +184,30 @@ def test_ctrl_c_stops_the_command_and_the_server(reachable_dir: Path) -> None:
         assert running.wait(timeout=180) == 0
     assert wait_until(lambda: not is_running(pid))
     assert postmaster_pid(data_dir) is None
+
+
+async def test_the_server_asks_for_its_generated_password(reachable_dir: Path) -> None:
+    server = EmbeddedPostgres(reachable_dir / "data", throwaway=True)
+    url = server.start()
+    try:
+        kept = reachable_dir / "data" / PASSWORD_FILE
+        assert url.password
+        assert url.password == kept.read_text().strip()
+        assert kept.stat().st_mode & 0o077 == 0, "the password file is readable by others"
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(host=url.host, port=url.port, user=url.username, password="x")
+        connection = await asyncpg.connect(**asyncpg_connect_args(url))
+        assert await connection.fetchval("SELECT 1") == 1
+        await connection.close()
+    finally:
+        server.stop()
+
+
+def test_a_planted_data_folder_parent_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    planted = tmp_path / "planted"
+    planted.symlink_to(elsewhere)  # as another local account could, under /var/tmp
+
+    with pytest.raises(RuntimeError, match="is not a folder of this account"):
+        own_parent(planted / "data")
