@@ -2,6 +2,7 @@
 
 import re
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack
 
@@ -12,7 +13,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
-from orm.migrations import alembic_config
+from orm.migrations import PROJECT_ROOT, alembic_config
 from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
 from tests.pgbouncer import PgBouncer, require_pgbouncer
 from tests.served import Served
@@ -99,6 +100,12 @@ async def test_make_serve_migrates_then_each_worker_owns_its_pool(
     assert log.count("database pools: up to 2 connections in this process") == 2, log
     assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2, log
     assert 1 <= most <= 4, f"{most} connections from 2 workers with 1 + 1 connections each"
+    # It served from the runtime-only environment: no test tool, no embedded server there.
+    dev_only = await anyio.run_process(
+        [PROJECT_ROOT / ".venv-serve" / "bin" / "python", "-c", "import pytest"], check=False
+    )
+    assert b"No module named 'pytest'" in dev_only.stderr
+    assert not (PROJECT_ROOT / ".venv-serve" / "bin" / "pytest").exists()
 
 
 async def test_migrate_on_start_migrates_once_however_many_workers_start(
