@@ -34,22 +34,22 @@ from tests.server import RunDatabases
 pytestmark = pytest.mark.slow
 
 
-async def create_unmarked(admin_url: URL, name: str) -> None:
+async def as_admin(admin_url: URL, sql: str) -> None:
+    """Run `sql` past the harness: what a person does by hand."""
     engine = admin_engine(admin_url)
     try:
         async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            await connection.execute(text(sql))
     finally:
         await engine.dispose()
+
+
+async def create_unmarked(admin_url: URL, name: str) -> None:
+    await as_admin(admin_url, f'CREATE DATABASE "{name}"')
 
 
 async def drop_unmarked(admin_url: URL, name: str) -> None:
-    engine = admin_engine(admin_url)
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        await engine.dispose()
+    await as_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
 
 
 async def test_drop_database_leaves_a_database_the_harness_did_not_make(
