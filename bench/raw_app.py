@@ -34,7 +34,7 @@ def _pool(request: Request) -> asyncpg.Pool:
 def _with_notes(rows: list[asyncpg.Record]) -> dict[str, Any]:
     """One user's row joined with its notes (none: one row of NULL note columns)."""
     user = {key: rows[0][key] for key in ("id", "email", "name", "role", "created_at")}
-    user["notes"] = [
+    user["first_notes"] = [  # the name UserWithNotesRead reads it by
         {
             "id": row["note_id"],
             "user_id": row["id"],
@@ -51,11 +51,10 @@ def _with_notes(rows: list[asyncpg.Record]) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def create_user(body: UserCreate, request: Request) -> UserRead:
     row = await _pool(request).fetchrow(
-        "INSERT INTO user_account (email, name, role) VALUES ($1, $2, $3) "
+        "INSERT INTO user_account (email, name) VALUES ($1, $2) "
         "RETURNING id, email, name, role, created_at",
         body.email,
         body.name,
-        body.role.value,
     )
     return UserRead.model_validate(dict(row))
 
@@ -79,7 +78,7 @@ async def list_users(
     for note in notes:
         by_user[note["user_id"]].append(dict(note))
     return [
-        UserWithNotesRead.model_validate(dict(user) | {"notes": by_user[user["id"]]})
+        UserWithNotesRead.model_validate(dict(user) | {"first_notes": by_user[user["id"]]})
         for user in users
     ]
 

@@ -1,17 +1,23 @@
 """HTTP endpoints for users."""
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Response
-from sqlalchemy import bindparam, delete, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Integer, any_, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.dependencies import SessionDep
 from api.paging import Limit, Offset
 from api.responses import READS, WRITES, errors
 from api.schemas.fields import path_id
 from api.schemas.users import UserCreate, UserRead, UserUpdate, UserWithNotesRead
-from orm.models import User
+from orm.models import Note, User
+from orm.models.note import FIRST_NOTES_ONLY, FirstNote
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -20,18 +26,29 @@ UserId = Annotated[int, path_id("the user's id")]
 # The read routes' statements, built once with bind parameters: SQLAlchemy looks up its
 # compiled SQL by a key it computes for each statement object, and a statement built per
 # request costs that again each time (15 % of a GET's CPU, bench/throughput.py).
-# joinedload: the user and its notes in one query (one round trip); selectinload: one more
-# query for the notes of the whole page, whatever its size (a join would repeat users).
+# joinedload: the user and its first notes in one query (one round trip). A page: one more
+# query for the first notes of all its users, whatever its size (a join would repeat
+# users), filtered on note.user_id so that the server numbers only those users' notes
+# (orm/models/note.py).
 USER_WITH_NOTES = (
     select(User).options(joinedload(User.first_notes)).where(User.id == bindparam("id"))
 )
-PAGE_WITH_NOTES = (
-    select(User)
-    .options(selectinload(User.first_notes))
-    .order_by(User.id)
-    .limit(bindparam("limit"))
-    .offset(bindparam("offset"))
+PAGE = select(User).order_by(User.id).limit(bindparam("limit")).offset(bindparam("offset"))
+FIRST_NOTES_OF = (
+    select(FirstNote)
+    .where(FirstNote.user_id == any_(bindparam("ids", type_=ARRAY(Integer))), FIRST_NOTES_ONLY)
+    .order_by(FirstNote.id)
 )
+
+
+async def load_first_notes(session: AsyncSession, users: Sequence[User]) -> None:
+    """Set `first_notes` on each of `users`, in one query."""
+    by_user: dict[int, list[Note]] = defaultdict(list)
+    for note in await session.scalars(FIRST_NOTES_OF, {"ids": [user.id for user in users]}):
+        by_user[note.user_id].append(note)
+    for user in users:
+        set_committed_value(user, "first_notes", by_user[user.id])
+
 
 # Handlers that write commit before they return: a unique or foreign-key violation found
 # at commit time then still reaches api/errors.py and becomes a 409, and the client never
@@ -50,7 +67,8 @@ async def create_user(body: UserCreate, session: SessionDep) -> UserRead:
 async def list_users(
     session: SessionDep, limit: Limit = 20, offset: Offset = 0
 ) -> list[UserWithNotesRead]:
-    users = await session.scalars(PAGE_WITH_NOTES, {"limit": limit, "offset": offset})
+    users = (await session.scalars(PAGE, {"limit": limit, "offset": offset})).all()
+    await load_first_notes(session, users)
     return [UserWithNotesRead.model_validate(user) for user in users]
 
 

@@ -29,17 +29,21 @@ class Note(Base):
 
 # What a user's JSON embeds: its first notes only, so that one user with thousands of notes
 # cannot make a page of users unbounded; GET /notes?user_id= pages through the rest.
-# SQLAlchemy's row-limited relationship recipe: the server numbers each user's notes and
-# filters on the user's id inside the numbering, so only that user's notes are read.
+# SQLAlchemy's row-limited relationship recipe: the server numbers each user's notes, and
+# a filter on note.user_id (a constant, or = ANY of an array) reaches inside the numbering,
+# so only those users' notes are read. A filter on the joined user_account does not:
+# selectinload(User.first_notes) would number the whole table (api/routers/users.py loads
+# a page's first notes with FirstNote instead).
 MAX_EMBEDDED_NOTES = 20
 _numbered = select(
     Note, func.row_number().over(partition_by=Note.user_id, order_by=Note.id).label("position")
 ).subquery()
-_FirstNote = aliased(Note, _numbered)
+FirstNote = aliased(Note, _numbered)
+FIRST_NOTES_ONLY = _numbered.c.position <= MAX_EMBEDDED_NOTES
 User.first_notes = relationship(
-    _FirstNote,
-    primaryjoin=and_(User.id == _FirstNote.user_id, _numbered.c.position <= MAX_EMBEDDED_NOTES),
+    FirstNote,
+    primaryjoin=and_(User.id == FirstNote.user_id, FIRST_NOTES_ONLY),
     viewonly=True,
     lazy="raise",
-    order_by=_FirstNote.id,
+    order_by=FirstNote.id,
 )

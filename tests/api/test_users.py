@@ -11,6 +11,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from api.routers.users import FIRST_NOTES_OF
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import Note, Role, User
@@ -399,3 +400,21 @@ async def test_create_user_with_taken_email_is_refused_at_commit_and_stored_once
     finally:
         await engine.dispose()
     assert stored == 1
+
+
+async def test_a_pages_first_notes_are_numbered_only_for_its_users(session: AsyncSession) -> None:
+    # The filter on the page's users must reach inside the numbering (a WindowAgg): joined
+    # from user_account instead, the server numbered every note of the table per request.
+    connection = await session.connection()
+    compiled = FIRST_NOTES_OF.compile(dialect=connection.dialect)
+    params = compiled.construct_params({"ids": [1, 2]})
+    assert compiled.positiontup is not None
+    plan = [
+        line
+        for (line,) in await connection.exec_driver_sql(
+            f"EXPLAIN {compiled}", tuple(params[name] for name in compiled.positiontup)
+        )
+    ]
+
+    window = next(i for i, line in enumerate(plan) if "WindowAgg" in line)
+    assert any("user_id = ANY" in line for line in plan[window + 1 :]), "\n".join(plan)
