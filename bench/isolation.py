@@ -6,6 +6,9 @@ Measured side by side in one run, in milliseconds (min, median, count):
 - (b) a database of its own per test: CREATE DATABASE ... TEMPLATE, then DROP DATABASE;
 - (c) one TRUNCATE of all 50 tables, RESTART IDENTITY CASCADE;
 - (d) DELETE of every table's rows, table by table, after a row was put in each;
+- (e) what the API tests' `client` adds per GET request: a read on the test's own
+  session, against a session of the request's own on the test's connection, read-only
+  in a savepoint (tests/conftest.py);
 - and the one-off build of the migrated template (create database, migrate to head).
 
 The server is chosen as the tests choose it: TEST_DATABASE_URL if set (there only
@@ -26,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import MetaData, Table, select, text
+from sqlalchemy import MetaData, Table, bindparam, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -35,7 +38,8 @@ from app.database_url import to_asyncpg_url
 from app.embedded.server import EmbeddedPostgres
 from orm.migrations import upgrade
 from orm.models import User
-from tests.databases import admin_engine, create_database, database_names, drop_database
+from orm.session import ReadOnlySession
+from tests.databases import create_database, database_names, drop_database
 
 PREFIX = f"bench_isolation_{os.getpid()}_"
 TABLES = 50
@@ -46,6 +50,8 @@ _ITEM_TABLE = (
     " label text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now(){})"
 )
 ALONE, ISOLATED = "(a) test body alone", "(a) test body, rolled back"
+SHARED_READ = "(e) a GET's read on the test's session"
+OWN_READ = "(e) a GET's read on a read-only session of its own"
 
 Step = Callable[[], Awaitable[object]]
 _serial = itertools.count()
@@ -75,7 +81,8 @@ async def build_template(admin_url: URL, name: str) -> None:
 
 
 async def grow_schema(url: URL) -> None:
-    engine = admin_engine(url)  # autocommit: each CREATE TABLE stands alone
+    # Autocommit: each CREATE TABLE stands alone.
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         async with engine.connect() as connection:
             for i in range(1, ADDED_TABLES + 1):
@@ -108,6 +115,38 @@ async def body_isolated(engine: AsyncEngine) -> None:
         ) as session:
             await body(session)
         await transaction.rollback()
+
+
+async def request_reads(engine: AsyncEngine, repeat: int) -> dict[str, list[float]]:
+    """(e): inside one test's transaction, as the `client` fixture reads."""
+    read = select(User.name).where(User.id == bindparam("id"))
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        async with AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as session:
+            user = User(email=f"reader{next(_serial)}@example.com", name="bench")
+            session.add(user)
+            await session.commit()
+
+            async def on_the_tests_session() -> None:
+                await session.scalar(read, {"id": user.id})
+
+            async def on_its_own_session() -> None:
+                async with AsyncSession(
+                    bind=connection,
+                    join_transaction_mode="create_savepoint",
+                    sync_session_class=ReadOnlySession,
+                ) as own:
+                    await own.execute(text("SET TRANSACTION READ ONLY"))
+                    await own.scalar(read, {"id": user.id})
+
+            results: dict[str, list[float]] = {SHARED_READ: [], OWN_READ: []}
+            for _ in range(repeat):  # alternated, so both see the same noise
+                results[SHARED_READ] += await timed(1, on_the_tests_session)
+                results[OWN_READ] += await timed(1, on_its_own_session)
+        await transaction.rollback()
+    return results
 
 
 async def fill(engine: AsyncEngine, tables: list[Table]) -> None:
@@ -163,6 +202,7 @@ async def measure(admin_url: URL, repeat: int) -> tuple[dict[str, list[float]], 
         # The per-test figures are small and noisy: ten times the rounds.
         results[ALONE] = await timed(repeat * 10, lambda: body_alone(engine))
         results[ISOLATED] = await timed(repeat * 10, lambda: body_isolated(engine))
+        results |= await request_reads(engine, repeat * 10)
 
         async def clone_and_drop() -> None:
             await create_database(admin_url, PREFIX + "clone", template=grown)
