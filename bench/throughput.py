@@ -195,8 +195,8 @@ def variants(
     }
     if "c" in chosen:
         # A server connection for every client connection the two workers may open, the ORM
-        # pool's and the raw pool's: the benchmark measures PgBouncer, not waiting for it.
-        bouncer = PgBouncer(admin_url, pool_size=2 * 2 * per_worker(settings))
+        # pools' and the raw pool's: the benchmark measures PgBouncer, not waiting for it.
+        bouncer = PgBouncer(admin_url, pool_size=2 * per_worker(settings))
         stack.callback(bouncer.stop)
         bouncer.start()
         configs[VARIANTS["c"]] = {
@@ -213,13 +213,21 @@ def variants(
     }
 
 
+# The three variants serve side by side from one PostgreSQL server, whose connections
+# (max_connections, 100 by default) must hold all their pools at once: sized as the
+# README's production example, unless --set says otherwise.
+POOLS = {"DB_POOL_SIZE": "5", "DB_READ_POOL_SIZE": "5"}
+
+
 def per_worker(settings: dict[str, str]) -> int:
-    """DB_POOL_SIZE + DB_MAX_OVERFLOW: the app's defaults unless --set changes them."""
+    """Connections one worker may open: the ORM's two pools and the raw routes' pool."""
     fields = Settings.model_fields
-    return sum(
-        int(settings.get(name.upper(), fields[name].default))
-        for name in ("db_pool_size", "db_max_overflow")
-    )
+
+    def size(name: str) -> int:
+        return int(settings.get(name.upper(), fields[name].default))
+
+    writes = size("db_pool_size") + size("db_max_overflow")  # the raw pool's size too
+    return writes + size("db_read_pool_size") + writes
 
 
 def rotated(items: list[str], by: int) -> list[str]:
@@ -389,7 +397,7 @@ def main() -> None:
         help="an app setting for every variant, e.g. DB_POOL_PRE_PING=true (repeatable)",
     )
     args = parser.parse_args()
-    settings = dict(item.split("=", 1) for item in args.set)
+    settings = POOLS | dict(item.split("=", 1) for item in args.set)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
     if "c" in args.variants and pgbouncer_binary() is None:
@@ -412,7 +420,7 @@ def main() -> None:
             f"server: {server}; cpus: {os.cpu_count()}; wrk: {args.connections} connections, "
             f"{args.threads} threads, {args.duration} s x {args.rounds} rounds; "
             f"{USERS} users with a note each; up to {per_worker(settings)} connections per "
-            f"worker and pool; settings {settings or 'as defaulted'}",
+            f"worker (ORM writes, ORM reads, raw); settings {settings}",
             flush=True,
         )
         servers = variants(stack, args.variants, database, admin_url, settings)
