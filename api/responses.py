@@ -23,9 +23,15 @@ READS = (500, 503, 504)
 WRITES = (409, 413, *READS, 502)
 
 
+# FastAPI's body limit answers a Content-Length over the limit in plain text, before the
+# app runs, and a chunked body that grows over it in JSON.
+_ALSO_PLAIN_TEXT = {413: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route that can answer these statuses."""
     return {
         status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+        | _ALSO_PLAIN_TEXT.get(status, {})
         for status in sorted(statuses)
     }
