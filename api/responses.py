@@ -9,6 +9,7 @@ from typing import Any
 from api.schemas.errors import ErrorBody
 
 _DESCRIPTIONS = {
+    400: "The body could not be read (not UTF-8, say).",
     404: "No such row (or it was deleted while this request ran).",
     409: "Conflicts with existing data (the constraint is named), or with concurrent work.",
     413: "The request body is larger than MAX_BODY_SIZE.",
@@ -20,7 +21,8 @@ _DESCRIPTIONS = {
 }
 
 READS = (500, 503, 504)
-WRITES = (409, 413, *READS, 502)
+WRITES = (409, *READS, 502)
+BODY = (400, 413)  # routes that read a body
 
 
 # FastAPI's body limit answers a Content-Length over the limit in plain text, before the

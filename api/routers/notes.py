@@ -7,7 +7,7 @@ from sqlalchemy import delete, select
 
 from api.dependencies import SessionDep
 from api.paging import Limit, Offset
-from api.responses import READS, WRITES, errors
+from api.responses import BODY, READS, WRITES, errors
 from api.schemas.fields import path_id, query_id
 from api.schemas.notes import NoteCreate, NoteRead, NoteUpdate
 from orm.models import Note
@@ -18,7 +18,7 @@ NoteId = Annotated[int, path_id("the note's id")]
 AuthorId = Annotated[int | None, query_id("only this user's notes")]
 
 
-@router.post("", status_code=201, responses=errors(*WRITES))
+@router.post("", status_code=201, responses=errors(*WRITES, *BODY))
 async def create_note(body: NoteCreate, session: SessionDep) -> NoteRead:
     # No check that the user exists: the foreign key does it, and api/errors.py answers 409.
     note = Note(**body.model_dump())
@@ -45,7 +45,7 @@ async def read_note(note_id: NoteId, session: SessionDep) -> NoteRead:
     return NoteRead.model_validate(note)
 
 
-@router.patch("/{note_id}", responses=errors(404, *WRITES))
+@router.patch("/{note_id}", responses=errors(404, *WRITES, *BODY))
 async def update_note(note_id: NoteId, body: NoteUpdate, session: SessionDep) -> NoteRead:
     note = await session.get(Note, note_id)
     if note is None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api.dependencies import SessionDep
 from api.paging import Limit, Offset
-from api.responses import READS, WRITES, errors
+from api.responses import BODY, READS, WRITES, errors
 from api.schemas.fields import path_id
 from api.schemas.users import UserCreate, UserRead, UserUpdate, UserWithNotesRead
 from orm.models import Note, User
@@ -55,7 +55,7 @@ async def load_first_notes(session: AsyncSession, users: Sequence[User]) -> None
 # sees a success for a write that was not stored.
 
 
-@router.post("", status_code=201, responses=errors(*WRITES))
+@router.post("", status_code=201, responses=errors(*WRITES, *BODY))
 async def create_user(body: UserCreate, session: SessionDep) -> UserRead:
     user = User(**body.model_dump())
     session.add(user)
@@ -81,7 +81,7 @@ async def read_user(user_id: UserId, session: SessionDep) -> UserWithNotesRead:
     return UserWithNotesRead.model_validate(user)
 
 
-@router.patch("/{user_id}", responses=errors(404, *WRITES))
+@router.patch("/{user_id}", responses=errors(404, *WRITES, *BODY))
 async def update_user(user_id: UserId, body: UserUpdate, session: SessionDep) -> UserRead:
     user = await session.get(User, user_id)
     if user is None:

@@ -45,11 +45,12 @@ def normalize_email(value: object) -> object:
 # Checked after normalisation, which can lengthen it ("İ" folds to two characters).
 Email = Annotated[
     str,
-    BeforeValidator(normalize_email),
     Field(
         min_length=3,
         max_length=320,
         pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$",
         description="stored NFKC-normalised and case-folded; at most 320 characters then",
     ),
+    # After the Field: it then runs first, and the constraints stay in the OpenAPI document.
+    BeforeValidator(normalize_email),
 ]

@@ -6,14 +6,17 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict
 
 from api.schemas.fields import RowId, text
-from api.schemas.patch import PatchModel
+from api.schemas.patch import Omitted, PatchModel
 
 Title = Annotated[str, text(min_length=1, max_length=200)]
 Body = Annotated[str, text(min_length=0, max_length=10_000)]
 
 
 class NoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"user_id": 1, "title": "Groceries", "body": "milk"}]},
+    )
 
     user_id: RowId
     title: Title
@@ -21,8 +24,10 @@ class NoteCreate(BaseModel):
 
 
 class NoteUpdate(PatchModel):
-    title: Title | None = None
-    body: Body | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Groceries, Friday"}]})
+
+    title: Title | Omitted = None
+    body: Body | Omitted = None
 
 
 class NoteRead(BaseModel):

@@ -3,6 +3,11 @@
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+# A field's type for "left out": None is its default, never a value a client may send, so
+# the OpenAPI document does not offer null.
+Omitted = SkipJsonSchema[None]
 
 
 class PatchModel(BaseModel):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.fields import Email, text
 from api.schemas.notes import NoteRead
-from api.schemas.patch import PatchModel
+from api.schemas.patch import Omitted, PatchModel
 from orm.models import Role
 from orm.models.note import MAX_EMBEDDED_NOTES
 
@@ -17,15 +17,20 @@ Name = Annotated[str, text(min_length=1, max_length=100)]
 # No `role`: a client must not make itself an admin. An admin-only route would take a
 # schema of its own with it.
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "ann@example.org", "name": "Ann"}]},
+    )
 
     email: Email
     name: Name
 
 
 class UserUpdate(PatchModel):
-    email: Email | None = None
-    name: Name | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Ann Smith"}]})
+
+    email: Email | Omitted = None
+    name: Name | Omitted = None
 
 
 class UserRead(BaseModel):
