@@ -14,7 +14,7 @@ UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"/\1/p;}' u
 # Runs a command with DATABASE_URL set: as given, or the embedded dev server's.
 WITH_DB := $(BIN)/python -m app.embedded
 
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: run serve test lint migrate downgrade revision clean-db

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,9 +49,12 @@ def project() -> Iterator[Path]:
     parent.chmod(0o755)  # mkdtemp makes it 0700, which `nobody` cannot enter
     copy = parent / "service"
     shutil.copytree(PROJECT_ROOT, copy, ignore=_NOT_COPIED)
-    (copy / ".venv").symlink_to(PROJECT_ROOT / ".venv")
     yield copy
     shutil.rmtree(parent)
+
+
+# The tools beside the interpreter running this test.
+BIN = Path(sys.executable).parent
 
 
 class Newcomer:
@@ -59,6 +63,9 @@ class Newcomer:
     def __init__(self, project: Path, test_server: URL | None, dev_server: URL | None) -> None:
         self.project = project
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEST_"))}
+        # The copy's make targets use this run's environment (the Makefile's VENV), whatever
+        # its path: no install of its own.
+        env["MAKEFLAGS"] = f"VENV={sys.prefix}"
         env.pop("DATABASE_URL", None)
         if test_server is not None:
             env["TEST_DATABASE_URL"] = test_server.render_as_string(hide_password=False)
@@ -132,9 +139,9 @@ def add_tag_model(newcomer: Newcomer) -> Path:
     assert 'op.drop_table("tag")' in source, source
     assert "# ###" not in source, "generator chatter left in the revision"
     # As generated, the revision passes the project's linters.
-    newcomer.succeed(".venv/bin/ruff", "check", str(revision))
-    newcomer.succeed(".venv/bin/ruff", "format", "--check", str(revision))
-    newcomer.succeed(".venv/bin/mypy", "--strict", str(revision))
+    newcomer.succeed(str(BIN / "ruff"), "check", str(revision))
+    newcomer.succeed(str(BIN / "ruff"), "format", "--check", str(revision))
+    newcomer.succeed(str(BIN / "mypy"), "--strict", str(revision))
 
     newcomer.succeed("make", "migrate")
     return revision
@@ -204,7 +211,7 @@ def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
     body = re.search(r"def downgrade\(\) -> None:\n((?:    .*\n|\n)+)", source)
     assert body is not None, source
     revision.write_text(source.replace(body[1], "    pass\n"))
-    failure = newcomer.fail(".venv/bin/pytest", "-n", "auto", "tests/migrations")
+    failure = newcomer.fail(str(BIN / "pytest"), "-n", "auto", "tests/migrations")
     assert f"revision {new} ('add tag'" in failure, failure
     assert "does not undo the upgrade" in failure, failure
     assert "table tag: left behind" in failure, failure
@@ -216,6 +223,6 @@ def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
         "    label: Mapped[str] = mapped_column(String(50))\n",
         "    label: Mapped[str] = mapped_column(String(50))\n" + newcomer_files.UNMIGRATED_COLUMN,
     )
-    failure = newcomer.fail(".venv/bin/pytest", "-n", "auto", "tests/migrations")
+    failure = newcomer.fail(str(BIN / "pytest"), "-n", "auto", "tests/migrations")
     assert f"the models and the migrations up to revision {new} ('add tag'" in failure, failure
     assert "'add_column', None, 'tag', Column('colour'" in failure, failure
