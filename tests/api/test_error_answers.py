@@ -71,14 +71,6 @@ def app(app_settings: Settings) -> FastAPI:
     return with_broken_routes(create_app(app_settings))
 
 
-@pytest.fixture
-async def user(session: AsyncSession) -> User:
-    user = User(email="ann@example.org", name="Ann")
-    session.add(user)
-    await session.commit()
-    return user
-
-
 def every_log_line(caplog: pytest.LogCaptureFixture) -> str:
     return caplog.text + "".join(record.exc_text or "" for record in caplog.records)
 

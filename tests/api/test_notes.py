@@ -29,14 +29,6 @@ async def count_notes(session: AsyncSession) -> int:
 # share the savepoint the app rolls back on a 404, 409 or 422, and vanish with it. That
 # rollback also expires every loaded object, so tests that expect an error read ids first.
 @pytest.fixture
-async def user(session: AsyncSession) -> User:
-    user = User(email="ann@example.org", name="Ann")
-    session.add(user)
-    await session.commit()
-    return user
-
-
-@pytest.fixture
 async def note(session: AsyncSession, user: User) -> Note:
     note = Note(user_id=user.id, title="Groceries", body="milk, eggs")
     session.add(note)

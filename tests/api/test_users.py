@@ -37,14 +37,6 @@ async def count_users(session: AsyncSession, email: str) -> int:
 # share the savepoint the app rolls back on a 404, 409 or 422, and vanish with it. That
 # rollback also expires every loaded object, so tests that expect an error read ids first.
 @pytest.fixture
-async def user(session: AsyncSession) -> User:
-    user = User(email="ann@example.org", name="Ann")
-    session.add(user)
-    await session.commit()
-    return user
-
-
-@pytest.fixture
 async def other_user(session: AsyncSession) -> User:
     other_user = User(email="bob@example.org", name="Bob")
     session.add(other_user)
