@@ -12,7 +12,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
 SERVE_UV := $(or $(shell command -v uv 2>/dev/null),$(SERVE_VENV)/bin/uv)
 UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"/\1/p;}' uv.lock)
 # Runs a command with DATABASE_URL set: as given, or the embedded dev server's.
-WITH_DB := $(BIN)/python -m app.embedded
+WITH_DB := $(BIN)/python -m pg_harness.embedded
 
 export PATH := $(abspath $(BIN)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
@@ -67,4 +67,4 @@ revision: $(VENV)/.synced
 
 # Drop the migrated template the tests keep between runs (it is rebuilt on the next run).
 clean-db: $(VENV)/.synced
-	$(BIN)/python -m tests.clean_db
+	$(BIN)/python -m pg_harness.clean_db

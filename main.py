@@ -22,7 +22,7 @@ def _settings() -> Settings:
     if settings.database_url is None:
         # Fail closed: a secret that did not reach the container must stop the service, not
         # start an empty database on its disk. Development goes through `make run`, which
-        # starts the embedded server and sets DATABASE_URL (app/embedded/__main__.py).
+        # starts the embedded server and sets DATABASE_URL (pg_harness.embedded).
         sys.exit(
             "error: DATABASE_URL is not set (neither in the environment nor in .env): "
             "point it at your PostgreSQL, or use `make run` for the embedded development server"

@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Each worker process opens its own pool here; the embedded server, if any, was
-        # started once by the parent (main.py or `python -m app.embedded`), never here.
+        # started once by the parent (main.py or `python -m pg_harness.embedded`), never here.
         # `python main.py` migrated once before starting its workers and turned this off;
         # under a bare `uvicorn --workers N` each worker migrates, taking turns.
         if settings.migrate_on_start:

@@ -134,3 +134,8 @@ def load_settings() -> Settings:
             for error in exc.errors(include_input=False, include_url=False)
         )
         raise InvalidSettingsError(f"invalid setting {problems}") from None
+
+
+def configured_database_url() -> DatabaseURL | None:
+    """DATABASE_URL as the settings see it; `make run` starts the embedded server without one."""
+    return load_settings().database_url

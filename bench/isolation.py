@@ -1,14 +1,14 @@
 """What it costs to give each test a clean database, four ways, on a 50-table schema.
 
 Measured side by side in one run, in milliseconds (min, median, count):
-- (a) the rolled-back transaction of tests/conftest.py (SQLAlchemy's "join an external
+- (a) the rolled-back transaction of pg_harness.fixtures (SQLAlchemy's "join an external
   transaction" recipe) around a small test body, against the same body alone;
 - (b) a database of its own per test: CREATE DATABASE ... TEMPLATE, then DROP DATABASE;
 - (c) one TRUNCATE of all 50 tables, RESTART IDENTITY CASCADE;
 - (d) DELETE of every table's rows, table by table, after a row was put in each;
 - (e) what the API tests' `client` adds per GET request: a read on the test's own
   session, against a session of the request's own on the test's connection, read-only
-  in a savepoint (tests/conftest.py);
+  in a savepoint (pg_harness.fixtures);
 - and the one-off build of the migrated template (create database, migrate to head).
 
 The server is chosen as the tests choose it: TEST_DATABASE_URL if set (there only
@@ -29,17 +29,17 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
+from pg_harness.databases import create_database, database_names, drop_database
+from pg_harness.embedded.server import EmbeddedPostgres
 from sqlalchemy import MetaData, Table, bindparam, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.database_url import to_asyncpg_url
-from app.embedded.server import EmbeddedPostgres
 from orm.migrations import upgrade
 from orm.models import User
 from orm.session import ReadOnlySession
-from tests.databases import create_database, database_names, drop_database
 
 PREFIX = f"bench_isolation_{os.getpid()}_"
 TABLES = 50
@@ -70,7 +70,7 @@ async def timed(repeat: int, step: Step, before: Step | None = None) -> list[flo
 
 
 async def build_template(admin_url: URL, name: str) -> None:
-    # tests/databases.TestRun.build_template without the run's naming and lock.
+    # pg_harness.databases.TestRun.build_template without the run's naming and lock.
     engine = create_async_engine(await create_database(admin_url, name), poolclass=NullPool)
     try:
         async with engine.connect() as connection:
@@ -107,7 +107,7 @@ async def body_alone(engine: AsyncEngine) -> None:
 
 
 async def body_isolated(engine: AsyncEngine) -> None:
-    # The `connection` and `session` fixtures of tests/conftest.py, inlined.
+    # The `connection` and `session` fixtures of pg_harness.fixtures, inlined.
     async with engine.connect() as connection:
         transaction = await connection.begin()
         async with AsyncSession(

@@ -1,6 +1,6 @@
 """What the per-revision migration check costs, and how it grows with the number of revisions.
 
-tests/migrations/checks.check_revision runs four Alembic commands and four catalog
+pg_harness.migrations.checks.check_revision runs four Alembic commands and four catalog
 snapshots for each revision; the stairway test runs it for every revision, so its cost
 decides how long the migration tests take once the history is long. Measured here on the
 project's revisions plus N trivial generated ones on top of the head (each creates a
@@ -31,15 +31,15 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from pg_harness.databases import create_database, database_names, drop_database
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.migrations.checks import check_revision
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.database_url import to_asyncpg_url
-from app.embedded.server import EmbeddedPostgres
 from orm.migrations import PROJECT_ROOT, alembic_config
-from tests.databases import create_database, database_names, drop_database
-from tests.migrations.checks import check_revision
 
 PREFIX = f"bench_migrations_{os.getpid()}_"
 EDGE = 10  # generated revisions compared at each end of the history

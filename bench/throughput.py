@@ -36,19 +36,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from pg_harness.databases import create_database, drop_database
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from pg_harness.served import Served
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.database_url import to_asyncpg_url
-from app.embedded.server import EmbeddedPostgres
 from app.settings import Settings
 from bench.paced import PacedRun, get, paced
 from orm.migrations import upgrade
-from tests.databases import create_database, drop_database
-from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
-from tests.served import Served
 
 USERS = 10_000
 WRK_DIR = Path(__file__).resolve().parent / "wrk"

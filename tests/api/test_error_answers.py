@@ -25,7 +25,7 @@ from api.dependencies import SessionDep
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import User
-from tests.conftest import settings_for
+from tests.in_process import settings_for
 
 SECRET = "hunter2-parameter-value"
 INTERNAL_ERROR = {"detail": "internal error"}

@@ -30,13 +30,14 @@ import hypothesis
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from pg_harness.databases import KEPT_PREFIX, PREFIX
+from pg_harness.urls import asyncpg_connect_args
 from schemathesis.python.asgi import ASGIClient, shutdown_lifespans
 from sqlalchemy.engine import URL
 
 from app.factory import create_app
 from orm.base import Base
-from tests.conftest import settings_for
-from tests.databases import KEPT_PREFIX, PREFIX, asyncpg_connect_args
+from tests.in_process import settings_for
 
 # 10 to 20 s on 2 cores, each test about half.
 pytestmark = pytest.mark.slow

@@ -1,23 +1,19 @@
 """The health probes: GET /health, /health/live and /health/ready."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from alembic.script import ScriptDirectory
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.factory import create_app
 from app.settings import Settings
 from orm.migrations import alembic_config, code_head
+from tests.in_process import app_client, settings_for
 
 
-async def test_health_with_reachable_database_returns_200(client: AsyncClient) -> None:
-    response = await client.get("/health")
+async def test_health_with_reachable_database_returns_200(app_settings: Settings) -> None:
+    async with app_client(app_settings) as client:
+        response = await client.get("/health")
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "reachable"}
@@ -25,27 +21,11 @@ async def test_health_with_reachable_database_returns_200(client: AsyncClient) -
 
 async def test_health_with_unreachable_database_returns_503(database_url: URL) -> None:
     # Port 1 on loopback refuses connections at once.
-    settings = Settings(database_url=database_url.set(port=1), _env_file=None)  # type: ignore[call-arg]
-    app = create_app(settings)
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
-    ):
+    async with app_client(settings_for(database_url.set(port=1))) as client:
         response = await client.get("/health")
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}
-
-
-@asynccontextmanager
-async def client_for(database_url: URL) -> AsyncIterator[AsyncClient]:
-    """A client of an app of its own, on `database_url`, without the test's session."""
-    app = create_app(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
-    ):
-        yield client
 
 
 async def set_database_revision(database_url: URL, revision: str) -> None:
@@ -58,7 +38,7 @@ async def set_database_revision(database_url: URL, revision: str) -> None:
 
 
 async def test_liveness_answers_without_the_database(database_url: URL) -> None:
-    async with client_for(database_url.set(port=1)) as client:
+    async with app_client(settings_for(database_url.set(port=1))) as client:
         response = await client.get("/health/live")
 
     assert response.status_code == 200
@@ -66,7 +46,7 @@ async def test_liveness_answers_without_the_database(database_url: URL) -> None:
 
 
 async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) -> None:
-    async with client_for(database_url) as client:
+    async with app_client(settings_for(database_url)) as client:
         response = await client.get("/health/ready")
 
     assert response.status_code == 200
@@ -86,7 +66,7 @@ async def test_not_ready_when_the_database_is_behind_names_both_revisions(
     assert isinstance(previous, str)
     await set_database_revision(fresh_database, previous)
 
-    async with client_for(fresh_database) as client:
+    async with app_client(settings_for(fresh_database)) as client:
         response = await client.get("/health/ready")
 
     assert response.status_code == 503
@@ -105,7 +85,7 @@ async def test_ready_when_the_database_is_ahead_as_in_a_rolling_deploy(
     # A revision this code does not know: a newer release has migrated the database.
     await set_database_revision(fresh_database, "f00dfacef00d")
 
-    async with client_for(fresh_database) as client:
+    async with app_client(settings_for(fresh_database)) as client:
         response = await client.get("/health/ready")
 
     assert response.status_code == 200
@@ -118,7 +98,7 @@ async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None
         await connection.execute(text("DROP TABLE alembic_version"))
     await engine.dispose()
 
-    async with client_for(fresh_database) as client:
+    async with app_client(settings_for(fresh_database)) as client:
         response = await client.get("/health/ready")
 
     assert response.status_code == 503
@@ -126,7 +106,7 @@ async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None
 
 
 async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> None:
-    async with client_for(database_url.set(port=1)) as client:
+    async with app_client(settings_for(database_url.set(port=1))) as client:
         response = await client.get("/health/ready")
 
     assert response.status_code == 503

@@ -15,12 +15,13 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from pg_harness.databases import create_database, database_name, drop_database
+from pg_harness.served import Served
+from pg_harness.server import RunDatabases
+from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy.engine import URL
 
 from app.settings import Settings
-from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
-from tests.served import Served
-from tests.server import RunDatabases
 
 # One worker starts the two servers, however the run is split (--dist=loadgroup).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("body_limit")]

@@ -3,18 +3,16 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from pg_harness.processes import free_port, is_running, postmaster_pid, reachable_dir, wait_until
 
 from orm.migrations import PROJECT_ROOT
-from tests.app.test_embedded import is_running, postmaster_pid, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -22,16 +20,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def dev_data_dir() -> Iterator[Path]:
     # Reachable by `nobody` (pytest's tmp_path is 0700 under root), and not your .pgdata.
-    parent = Path(tempfile.mkdtemp(prefix="test-serving-"))
-    parent.chmod(0o755)
-    yield parent / "dev"
-    subprocess.run(["rm", "-rf", str(parent)], check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    with reachable_dir("test-serving-") as parent:
+        yield parent / "dev"
 
 
 def serve_and_stop(command: list[str], dev_data_dir: Path, workers: int) -> dict[str, object]:
@@ -85,7 +75,7 @@ def test_make_run_migrates_serves_and_stops_the_server_on_ctrl_c(dev_data_dir: P
 
 
 def test_the_dev_wrapper_serves_two_workers_on_the_embedded_server(dev_data_dir: Path) -> None:
-    command = [sys.executable, "-m", "app.embedded", sys.executable, "main.py"]
+    command = [sys.executable, "-m", "pg_harness.embedded", sys.executable, "main.py"]
 
     answer = serve_and_stop(command, dev_data_dir, workers=2)
 

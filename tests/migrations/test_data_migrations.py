@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from pg_harness.migrations.at_revision import DatabaseAtRevision
 from sqlalchemy.exc import IntegrityError
-
-from tests.migrations.conftest import DatabaseAtRevision
 
 DatabaseAt = Callable[[str], Awaitable[DatabaseAtRevision]]
 

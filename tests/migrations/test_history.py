@@ -1,10 +1,10 @@
 """The revision history is one line: a single head, and every parent exists.
 
-The harness runs the same check before it builds the migrated template (tests/conftest.py),
-which a broken history would make impossible; these tests keep it visible in the report.
+The harness checks it before it builds the migrated template, which a broken history makes
+impossible; this test keeps it visible in the report.
 """
 
-from tests.migrations.checks import history_problems
+from pg_harness.migrations.checks import history_problems
 
 
 def test_the_history_leads_to_one_head_and_every_parent_exists() -> None:

@@ -22,6 +22,9 @@ import anyio.to_thread
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
+from pg_harness.databases import create_database, database_name, drop_database
+from pg_harness.server import RunDatabases
+from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -29,8 +32,6 @@ from sqlalchemy.pool import NullPool
 
 from orm.migration_lock import MIGRATION_LOCK_KEY
 from orm.migrations import PROJECT_ROOT, alembic_config, upgrade
-from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
-from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
 

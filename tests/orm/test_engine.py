@@ -4,6 +4,7 @@ and honours the libpq parameters of a provider's URL."""
 import anyio
 import asyncpg
 import pytest
+from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -11,8 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from app.database_url import to_asyncpg_url
 from orm.engine import create_app_engine, create_migration_engine
 from orm.long_migrations import without_timeouts
-from tests.conftest import settings_for
-from tests.databases import asyncpg_connect_args
+from tests.in_process import settings_for
 
 
 async def end_session(database_url: URL, pid: int) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orm.models import User
 from orm.session import DatabaseSessionManager, ReadOnlySessionError
-from tests.conftest import settings_for
+from tests.in_process import settings_for
 
 
 async def test_init_twice_is_refused_until_closed(database_url: URL) -> None:

@@ -3,9 +3,8 @@
 from collections.abc import Iterator
 
 import pytest
-
-from tests.pgbouncer import PgBouncer, require_pgbouncer
-from tests.server import RunDatabases
+from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.server import RunDatabases
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import collections
 
 import anyio
 import pytest
+from pg_harness.pgbouncer import PgBouncer
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -19,7 +20,6 @@ from sqlalchemy.pool import NullPool
 from app.settings import Settings
 from orm.engine import create_app_engine
 from orm.models import Note, User
-from tests.pgbouncer import PgBouncer
 
 CLIENTS = 8
 TRANSACTIONS_PER_CLIENT = 75

@@ -10,24 +10,23 @@ figures per case (on stderr, which pytest-xdist passes on; `-rP` shows it too).
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.processes import reachable_dir
+from pg_harness.served import Served
 from sqlalchemy.engine import URL
 
 from api.routers.users import router as users
-from app.embedded.server import EmbeddedPostgres
 from orm.migrations import upgrade_database
-from tests.conftest import settings_for
-from tests.pgbouncer import PgBouncer, require_pgbouncer
-from tests.served import Served
+from tests.in_process import settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +43,7 @@ QUERY_WAIT_TIMEOUT = 1.0
 # Requests that start this long after the server accepts connections again must all
 # succeed. Direct, the first request after the restart already succeeds: pre-ping drops
 # the pool's dead connections and new ones open at once. Through PgBouncer, clients fail
-# until its next login attempt, at most server_login_retry (0.1 s, tests/pgbouncer.py)
+# until its next login attempt, at most server_login_retry (0.1 s, pg_harness.pgbouncer)
 # later. Seen on a busy 2-core machine: the last failure at most 0.1 s after, the first
 # success at most 0.2 s after; 0.5 s leaves room for a slow scheduler.
 RECOVERY_WINDOW = 0.5
@@ -83,13 +82,12 @@ class OwnServer:
 def own_server() -> Iterator[OwnServer]:
     """A throw-away PostgreSQL of this test's own, free to restart."""
     # Reachable by `nobody` (pytest's tmp_path is 0700 under root), who runs the server.
-    parent = Path(tempfile.mkdtemp(prefix="test-restart-"))
-    parent.chmod(0o755)
-    server = EmbeddedPostgres(parent / "data", throwaway=True, durable=False)
-    try:
-        yield OwnServer(server, server.start())
-    finally:
-        server.stop()
+    with reachable_dir("test-restart-") as parent:
+        server = EmbeddedPostgres(parent / "data", throwaway=True, durable=False)
+        try:
+            yield OwnServer(server, server.start())
+        finally:
+            server.stop()
         subprocess.run(["rm", "-rf", str(parent)], check=False)
 
 

@@ -11,13 +11,14 @@ import asyncpg
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from pg_harness.databases import create_database, database_name, drop_database
+from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.served import Served
+from pg_harness.server import RunDatabases
+from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy.engine import URL
 
 from orm.migrations import alembic_config
-from tests.databases import asyncpg_connect_args, create_database, database_name, drop_database
-from tests.pgbouncer import PgBouncer, require_pgbouncer
-from tests.served import Served
-from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
 

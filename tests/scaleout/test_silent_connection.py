@@ -19,6 +19,7 @@ import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 
@@ -27,8 +28,7 @@ from api.routers.users import router as users
 from app.factory import create_app
 from orm.engine import COMMAND_TIMEOUT_MARGIN
 from orm.session import sessionmanager
-from tests.conftest import settings_for
-from tests.databases import asyncpg_connect_args
+from tests.in_process import settings_for
 
 pytestmark = pytest.mark.slow
 

@@ -14,6 +14,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.server import RunDatabases
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 
@@ -21,8 +23,6 @@ from api.dependencies import SessionDep
 from app.factory import create_app
 from app.settings import Settings
 from orm.session import sessionmanager
-from tests.pgbouncer import PgBouncer, require_pgbouncer
-from tests.server import RunDatabases
 
 STATEMENT_TIMEOUT = 0.5
 IDLE_IN_TRANSACTION_TIMEOUT = 0.5

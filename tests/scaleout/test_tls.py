@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.server import RunDatabases
 from sqlalchemy.engine import URL
 
 from app.database_url import to_asyncpg_url
 from app.factory import create_app
 from app.settings import InvalidSettingsError, load_settings
-from tests.conftest import settings_for
-from tests.pgbouncer import PgBouncer, require_pgbouncer
-from tests.server import RunDatabases
+from tests.in_process import settings_for
 
 
 @dataclass(frozen=True)

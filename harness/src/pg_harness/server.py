@@ -22,11 +22,11 @@ from pathlib import Path
 from anyio.from_thread import start_blocking_portal
 from sqlalchemy.engine import URL
 
-from app.database_url import to_asyncpg_url
-from app.embedded.dev import kept_data_dir, own_parent
-from app.embedded.server import EmbeddedPostgres
-from tests.databases import TestRun, kept_template_name
-from tests.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from pg_harness.databases import TestRun, kept_template_name
+from pg_harness.embedded.dev import kept_data_dir, own_parent
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from pg_harness.urls import asyncpg_url
 
 
 @dataclass
@@ -52,7 +52,7 @@ class RunDatabases:
     @classmethod
     def from_workerinput(cls, data: dict[str, object]) -> "RunDatabases":
         return cls(
-            to_asyncpg_url(str(data["test_admin_url"])),
+            asyncpg_url(str(data["test_admin_url"])),
             int(str(data["test_run"])),
             str(data["test_template"]),
             int(str(data["test_template_builds"])),
@@ -111,7 +111,7 @@ class TestServer:
     def _admin_url(self) -> URL:
         given = os.environ.get("TEST_DATABASE_URL")
         if given:
-            return to_asyncpg_url(given)
+            return asyncpg_url(given)
         data_dir = kept_test_data_dir()
         own_parent(data_dir)
         lock = self._stack.enter_context(data_dir.with_name(f"{data_dir.name}.lock").open("w"))

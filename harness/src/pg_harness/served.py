@@ -7,7 +7,6 @@ stops it with SIGTERM, as a process manager does. Its output goes to a log file,
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,16 +16,11 @@ from types import TracebackType
 
 import httpx
 
-from orm.migrations import PROJECT_ROOT
+from pg_harness.processes import free_port
+from pg_harness.project import project
 
 # Settings of the developer's environment that must not reach the served app.
 _INHERITED_SETTINGS = ("DATABASE_URL", "DIRECT_URL", "DB_", "MIGRATE_", "WORKERS", "PORT")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Served:
@@ -53,7 +47,7 @@ class Served:
         with self._log.open("w") as output:
             self.process = subprocess.Popen(
                 self._command,
-                cwd=PROJECT_ROOT,
+                cwd=project().root,
                 env=self._env,
                 stdout=output,
                 stderr=subprocess.STDOUT,

@@ -1,7 +1,7 @@
-"""`python -m app.embedded COMMAND...`: run COMMAND with DATABASE_URL set.
+"""`python -m pg_harness.embedded COMMAND...`: run COMMAND with DATABASE_URL set.
 
-If DATABASE_URL is set, in the environment or in `.env` (the rule the app and Alembic
-follow, app/settings.py), COMMAND runs as it is. Otherwise the embedded development
+If the project's settings name a database (`database-url` in `[tool.pg_harness]`, else
+DATABASE_URL in the environment), COMMAND runs as it is. Otherwise the embedded development
 server is started for it (or reused, if `make run` already runs it) and, when this process
 started it, stopped afterwards, so nothing is left behind. `make migrate`, `make revision`
 and `make run` go through here.
@@ -12,16 +12,16 @@ import signal
 import subprocess
 import sys
 
-from app.embedded.dev import dev_database
-from app.settings import InvalidSettingsError, load_settings
+from pg_harness.embedded.dev import dev_database
+from pg_harness.project import project
 
 
 def main(command: list[str]) -> int:
     if not command:
-        sys.exit("usage: python -m app.embedded COMMAND [ARG...]")
+        sys.exit("usage: python -m pg_harness.embedded COMMAND [ARG...]")
     try:
-        configured = load_settings().database_url is not None
-    except InvalidSettingsError as exc:
+        configured = project().configured_database_url() is not None
+    except ValueError as exc:  # the project's settings are invalid: say why, no traceback
         sys.exit(f"error: {exc}")
     if configured:
         return subprocess.call(command)

@@ -17,40 +17,39 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import newcomer_files
 import pytest
+from pg_harness.databases import (
+    create_database,
+    database_name,
+    database_names,
+    kept_templates_prefix,
+)
+from pg_harness.processes import reachable_dir
+from pg_harness.project import project
+from pg_harness.server import RunDatabases
 from sqlalchemy.engine import URL
-
-from orm.migrations import PROJECT_ROOT
-from tests.databases import create_database, database_name, database_names, kept_templates_prefix
-from tests.extension import newcomer_files
-from tests.server import RunDatabases
 
 pytestmark = pytest.mark.slow
 
 # Bounds a hang, times nothing: the copied suite runs in full on a shared machine.
 SUITE_TIMEOUT = 1800
 COMMAND_TIMEOUT = 300
-_NOT_COPIED = shutil.ignore_patterns(
-    ".git", ".venv", ".env", ".pgdata*", "__pycache__", ".*_cache", "extension"
-)
+_NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".env", ".pgdata*", "__pycache__", ".*_cache")
 
 
 @pytest.fixture
-def project() -> Iterator[Path]:
+def newcomer_copy() -> Iterator[Path]:
     """A copy of the project that the embedded server's account can reach."""
-    # `extension` is skipped too: the copied suite must not run this test again.
-    parent = Path(tempfile.mkdtemp(prefix="newcomer-"))
-    parent.chmod(0o755)  # mkdtemp makes it 0700, which `nobody` cannot enter
-    copy = parent / "service"
-    shutil.copytree(PROJECT_ROOT, copy, ignore=_NOT_COPIED)
-    yield copy
-    shutil.rmtree(parent)
+    with reachable_dir("newcomer-") as parent:
+        copy = parent / "service"
+        shutil.copytree(project().root, copy, ignore=_NOT_COPIED)
+        yield copy
 
 
 # The tools beside the interpreter running this test.
@@ -60,8 +59,8 @@ BIN = Path(sys.executable).parent
 class Newcomer:
     """Runs the README's commands in the copy, with the servers this run uses."""
 
-    def __init__(self, project: Path, test_server: URL | None, dev_server: URL | None) -> None:
-        self.project = project
+    def __init__(self, copy: Path, test_server: URL | None, dev_server: URL | None) -> None:
+        self.project = copy
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEST_"))}
         # The copy's make targets use this run's environment (the Makefile's VENV), whatever
         # its path: no install of its own.
@@ -109,13 +108,13 @@ class Newcomer:
 
 
 @pytest.fixture
-async def newcomer(project: Path, run_databases: RunDatabases, worker_name: str) -> Newcomer:
+async def newcomer(newcomer_copy: Path, run_databases: RunDatabases, worker_name: str) -> Newcomer:
     if not os.environ.get("TEST_DATABASE_URL"):
-        return Newcomer(project, test_server=None, dev_server=None)
+        return Newcomer(newcomer_copy, test_server=None, dev_server=None)
     # `make run`'s database on the given server: a database of this run's, dropped with it.
     name = database_name(run_databases.run, f"{worker_name}_newcomer_dev")
     dev = await create_database(run_databases.admin_url, name)
-    return Newcomer(project, test_server=run_databases.admin_url, dev_server=dev)
+    return Newcomer(newcomer_copy, test_server=run_databases.admin_url, dev_server=dev)
 
 
 def add_tag_model(newcomer: Newcomer) -> Path:

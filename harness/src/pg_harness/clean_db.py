@@ -12,14 +12,14 @@ import sys
 
 import anyio
 
-from app.database_url import to_asyncpg_url
-from app.embedded.server import EmbeddedPostgres
-from tests.databases import admin_engine, drop_kept_templates
-from tests.server import DATA_DIR_MARK, kept_test_data_dir
+from pg_harness.databases import admin_engine, drop_kept_templates
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.server import DATA_DIR_MARK, kept_test_data_dir
+from pg_harness.urls import asyncpg_url
 
 
 async def drop_templates_on_test_server(url: str) -> None:
-    engine = admin_engine(to_asyncpg_url(url))
+    engine = admin_engine(asyncpg_url(url))
     try:
         async with engine.connect() as connection:
             dropped = await drop_kept_templates(connection)

@@ -4,7 +4,7 @@ Debian's package (`apt-get install pgbouncer`) is enough; .ci/run installs it. W
 missing, the tests that need it are skipped and say how to install it. PgBouncer refuses
 to run as root, so root runs it as the embedded server's account (`nobody`).
 
-It runs under a guard (`python -m tests.pgbouncer CONFIG`, below) that holds it as a
+It runs under a guard (`python -m pg_harness.pgbouncer CONFIG`, below) that holds it as a
 child: when the test process ends, however it ends, the guard reads EOF on its stdin and
 stops it; if the guard itself is killed, the kernel stops PgBouncer (PR_SET_PDEATHSIG).
 """
@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from app.embedded.account import Account, server_account
+from pg_harness.embedded.account import Account, server_account
+from pg_harness.processes import free_port
 
 INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (as .ci/run does)"
 
@@ -65,7 +66,7 @@ class PgBouncer:
         binary = pgbouncer_binary()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
-        port = _free_port()
+        port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
         # Clients are trusted; PgBouncer logs in to the server with the password here (an
@@ -114,7 +115,14 @@ server_login_retry = 0.1
             for path in (self._dir, *self._dir.iterdir()):
                 os.chown(path, self.account.uid, self.account.gid)
         self._guard = subprocess.Popen(
-            [sys.executable, "-m", "tests.pgbouncer", binary, str(config), str(self.account.uid)],
+            [
+                sys.executable,
+                "-m",
+                "pg_harness.pgbouncer",
+                binary,
+                str(config),
+                str(self.account.uid),
+            ],
             stdin=subprocess.PIPE,
             start_new_session=True,
         )
@@ -163,12 +171,6 @@ server_login_retry = 0.1
         self.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _guard(binary: str, config: str, uid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the starter decides when we stop
     user = pwd.getpwuid(uid)
@@ -178,11 +180,11 @@ def _guard(binary: str, config: str, uid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
     drop = {"user": uid, "group": user.pw_gid, "extra_groups": []} if uid != os.getuid() else {}
-    bouncer = subprocess.Popen(
+    bouncer = subprocess.Popen(  # type: ignore[call-overload]  # drop's keys are Popen's own
         [binary, "-q", config],
         cwd="/",
         preexec_fn=die_with_guard,  # the guard has one thread: safe
-        **drop,  # type: ignore[arg-type]
+        **drop,
     )
     sys.stdin.buffer.read()
     bouncer.send_signal(signal.SIGINT)  # PgBouncer: immediate shutdown

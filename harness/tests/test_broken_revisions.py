@@ -15,16 +15,15 @@ from textwrap import indent
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from pg_harness.databases import create_database, database_name, drop_database
+from pg_harness.migrations.catalog import KINDS
+from pg_harness.migrations.checks import MigrationCheckError, check_revision
+from pg_harness.project import project
+from pg_harness.server import RunDatabases
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
-
-from orm.migrations import PROJECT_ROOT, alembic_config, upgrade
-from tests.databases import create_database, database_name, drop_database
-from tests.migrations.catalog import KINDS
-from tests.migrations.checks import MigrationCheckError, check_revision
-from tests.server import RunDatabases
 
 TEST_REVISION = "7e57c0de0001"
 
@@ -206,12 +205,12 @@ async def case_database(
 
 def script_directory(tmp: Path, case: Case) -> Config:
     """The project's revisions and env.py, plus the case's revision on top of the head."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(project().migrations.alembic_config()).get_current_head()
     versions = tmp / "alembic" / "versions"
     versions.mkdir(parents=True)
     for name in ("env.py", "script.py.mako"):
-        shutil.copy(PROJECT_ROOT / "alembic" / name, tmp / "alembic" / name)
-    for revision in (PROJECT_ROOT / "alembic" / "versions").glob("*.py"):
+        shutil.copy(project().root / "alembic" / name, tmp / "alembic" / name)
+    for revision in (project().root / "alembic" / "versions").glob("*.py"):
         shutil.copy(revision, versions / revision.name)
     (versions / f"{TEST_REVISION}_{case.name}.py").write_text(
         f'''"""test revision: {case.name}"""
@@ -233,7 +232,7 @@ def downgrade() -> None:
 {indent(case.downgrade, "    ")}
 '''
     )
-    config = alembic_config()
+    config = project().migrations.alembic_config()
     config.set_main_option("script_location", str(tmp / "alembic"))
     return config
 
@@ -247,7 +246,7 @@ async def check_the_test_revision(connection: AsyncConnection, config: Config) -
     script = ScriptDirectory.from_config(config)
     test_revision = script.get_revision(TEST_REVISION)
     assert test_revision is not None
-    await upgrade(connection, str(test_revision.down_revision), config)
+    await project().migrations.upgrade(connection, str(test_revision.down_revision), config)
     try:
         await check_revision(connection, test_revision, config)
     except MigrationCheckError as error:

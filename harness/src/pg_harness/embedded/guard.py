@@ -2,7 +2,7 @@
 
 The starter holds the write end of our stdin. When it exits, is interrupted or is killed
 (SIGKILL included), the pipe closes, we read EOF and stop the server. Run as
-`python -m app.embedded.guard BIN_DIR DATA_DIR [--remove]`.
+`python -m pg_harness.embedded.guard BIN_DIR DATA_DIR [--remove]`.
 """
 
 import shutil
@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from app.embedded.account import server_account
+from pg_harness.embedded.account import server_account
 
 
 def main(bin_dir: Path, data_dir: Path, *, remove: bool) -> None:

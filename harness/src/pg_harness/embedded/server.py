@@ -8,7 +8,6 @@ account (and root) may enter. A data directory made before this keeps trust.
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,8 +17,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from app.embedded.account import Account, server_account
-from app.embedded.binaries import bin_dir
+from pg_harness.embedded.account import Account, server_account
+from pg_harness.embedded.binaries import bin_dir
+from pg_harness.processes import free_port
 
 SUPERUSER = "postgres"
 PASSWORD_FILE = "superuser.password"
@@ -72,13 +72,13 @@ class EmbeddedPostgres:
             self._initdb()
         # The guard starts first, so no moment exists where a server runs unguarded.
         self._guard = subprocess.Popen(
-            [sys.executable, "-m", "app.embedded.guard", str(self._bin), str(self.data_dir)]
+            [sys.executable, "-m", "pg_harness.embedded.guard", str(self._bin), str(self.data_dir)]
             + (["--remove"] if self.throwaway else []),
             stdin=subprocess.PIPE,
             start_new_session=True,  # out of the terminal's process group: Ctrl-C is ours to handle
         )
         for _attempt in range(3):
-            port = _free_port()
+            port = free_port()
             if self._pg_ctl_start(port):
                 self._port = port
                 return self.url(port)
@@ -185,9 +185,3 @@ class EmbeddedPostgres:
 
 def server_url(port: int, password: str | None, database: str = "postgres") -> URL:
     return URL.create("postgresql+asyncpg", SUPERUSER, password, "127.0.0.1", port, database)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -1,9 +1,8 @@
 """TEST_PGBOUNCER=1: the tests' sessions reach the server the way the app's do."""
 
+from pg_harness.server import RunDatabases
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from tests.server import RunDatabases
 
 
 async def test_sessions_go_through_pgbouncer_only_when_asked(

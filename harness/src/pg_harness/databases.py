@@ -29,8 +29,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.database_url import with_database
-from orm.migrations import PROJECT_ROOT, upgrade
+from pg_harness.project import project
+from pg_harness.urls import with_database
 
 PREFIX = "pytest_r"
 _NAME = re.compile(rf"^{PREFIX}(\d+)_")
@@ -43,17 +43,17 @@ _TEMPLATE_BUILD_LOCK_CLASS = 0x7E59
 
 KEPT_PREFIX = "pytest_tpl_"
 # On every database the harness creates; only databases that carry it are ever dropped.
-MARK = "made by the test harness of this project (tests/databases.py), which drops it"
+MARK = "made by the test harness of this project (pg_harness), which drops it"
 # Where every advisory lock of the harness lives, whichever database the admin URL names.
 LOCK_DATABASE = "postgres"
-# Everything that decides the migrated schema: the migrations and what they import, the
-# Alembic set-up, and the locked versions of SQLAlchemy and Alembic that render the DDL.
-_SCHEMA_SOURCES = ("alembic", "orm", "alembic.ini", "uv.lock")
 
 
-def migrations_fingerprint(root: Path = PROJECT_ROOT) -> str:
+def migrations_fingerprint(root: Path | None = None) -> str:
+    # Everything that decides the migrated schema (`schema-sources`): the migrations and
+    # what they import, the Alembic set-up, the locked versions that render the DDL.
+    root = root or project().root
     digest = hashlib.sha256()
-    for source in _SCHEMA_SOURCES:
+    for source in project().schema_sources:
         path = root / source
         files = (
             sorted(path.rglob("*.py")) + sorted(path.rglob("*.mako")) if path.is_dir() else [path]
@@ -64,29 +64,19 @@ def migrations_fingerprint(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def kept_templates_prefix(root: Path = PROJECT_ROOT) -> str:
+def kept_templates_prefix(root: Path | None = None) -> str:
     """What the names of the project's kept templates start with: one per checkout name."""
+    root = root or project().root
     slug = re.sub(r"[^a-z0-9]+", "_", root.name.lower()).strip("_")[:20] or "project"
     return f"{KEPT_PREFIX}{slug}_"
 
 
-def kept_template_name(root: Path = PROJECT_ROOT) -> str:
+def kept_template_name(root: Path | None = None) -> str:
     return f"{kept_templates_prefix(root)}{migrations_fingerprint(root)}"
 
 
-def _is_kept_template_of(root: Path, name: str) -> bool:
+def _is_kept_template_of(root: Path | None, name: str) -> bool:
     return re.fullmatch(rf"{kept_templates_prefix(root)}[0-9a-f]{{16}}", name) is not None
-
-
-def asyncpg_connect_args(url: URL) -> dict[str, object]:
-    """`asyncpg.connect(**...)` arguments for `url`, for tests that need a bare connection."""
-    return {
-        "host": url.host,
-        "port": url.port,
-        "user": url.username,
-        "password": url.password,
-        "database": url.database,
-    }
 
 
 def admin_engine(admin_url: URL) -> AsyncEngine:
@@ -188,7 +178,7 @@ class TestRun:
         engine = create_async_engine(url, poolclass=NullPool)
         try:
             async with engine.connect() as connection:
-                await upgrade(connection)
+                await project().migrations.upgrade(connection)
         finally:
             # CREATE DATABASE ... TEMPLATE fails while anything is connected to the template.
             await engine.dispose()
@@ -275,7 +265,7 @@ class TestRun:
 
 
 async def drop_kept_templates(
-    connection: AsyncConnection, keep: str | None = None, root: Path = PROJECT_ROOT
+    connection: AsyncConnection, keep: str | None = None, root: Path | None = None
 ) -> list[str]:
     """Drop this project's kept templates but `keep`, skipping any a live run still uses."""
     names = await connection.scalars(

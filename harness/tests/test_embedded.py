@@ -4,62 +4,34 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-
-from app.embedded.dev import own_parent
-from app.embedded.server import PASSWORD_FILE, EmbeddedPostgres
-from orm.migrations import PROJECT_ROOT
-from tests.databases import asyncpg_connect_args
+from pg_harness import processes
+from pg_harness.embedded.dev import own_parent
+from pg_harness.embedded.server import PASSWORD_FILE, EmbeddedPostgres
+from pg_harness.processes import is_running, postmaster_pid, wait_until
+from pg_harness.project import project
+from pg_harness.urls import asyncpg_connect_args
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def reachable_dir() -> Iterator[Path]:
-    # Not pytest's tmp_path: as root that is 0700, and the server runs as `nobody`.
-    path = Path(tempfile.mkdtemp(prefix="test-embedded-"))
-    path.chmod(0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
-
-
-def postmaster_pid(data_dir: Path) -> int | None:
-    try:
-        return int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (FileNotFoundError, IndexError, ValueError):
-        return None
-
-
-def is_running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def wait_until(condition: object, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
+    with processes.reachable_dir("test-embedded-") as path:
+        yield path
 
 
 def wrapper(data_dir: Path, *command: str, **popen: object) -> subprocess.Popen[str]:
-    """`python -m app.embedded COMMAND` on a dev data directory of the test's own."""
+    """`python -m pg_harness.embedded COMMAND` on a dev data directory of the test's own."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["EMBEDDED_PGDATA"] = str(data_dir)
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "app.embedded", *command],
-        cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "pg_harness.embedded", *command],
+        cwd=project().root,
         env=env,
         text=True,
         **popen,
@@ -90,11 +62,11 @@ def test_guard_stops_the_server_when_its_starter_is_killed(reachable_dir: Path) 
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path;"
-            "from app.embedded.server import EmbeddedPostgres;"
+            "from pg_harness.embedded.server import EmbeddedPostgres;"
             f"EmbeddedPostgres(Path({str(data_dir)!r}), throwaway=True).start();"
             "print('started', flush=True); time.sleep(600)",
         ],
-        cwd=PROJECT_ROOT,
+        cwd=project().root,
         stdout=subprocess.PIPE,
         text=True,
     ) as starter:

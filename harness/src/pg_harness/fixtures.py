@@ -1,0 +1,131 @@
+"""The fixtures a project's tests get from the harness, all on databases of the run's own.
+
+- `database_url`: this worker's database, cloned from the migrated template once;
+- `engine`, `connection`, `session`: a transaction per test on it, rolled back afterwards
+  (SQLAlchemy's "join an external transaction" recipe); a project overrides `engine` to
+  get its own kind (pool, driver settings);
+- `fresh_database`: a database of the test's own, for real commits and DDL;
+- `empty_database`: one with no schema, per module; `database_at(revision)`: one migrated
+  up to `revision`, for data migrations;
+- `pgbouncer`: a PgBouncer of the test's own in front of the run's server.
+"""
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+
+import pytest
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from pg_harness.databases import create_database, database_name, drop_database
+from pg_harness.migrations.at_revision import DatabaseAtRevision
+from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.plugin import run_databases_of
+from pg_harness.project import project
+from pg_harness.server import RunDatabases
+
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def run_databases(request: pytest.FixtureRequest) -> RunDatabases:
+    """Where the run's server is, the run's number and its migrated template."""
+    return run_databases_of(request.config)
+
+
+@pytest.fixture(scope="session")
+def worker_name(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
+    """This worker's own database, cloned from the migrated template."""
+    name = database_name(run_databases.run, worker_name)
+    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside the test's transaction, which is rolled back afterwards."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield connection
+        if transaction.is_active:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session inside the test's transaction; its commits only release savepoints."""
+    async with AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def fresh_database(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
+    """A database of its own, cloned from the template, for real commits and DDL; dropped after."""
+    name = database_name(run_databases.run, f"{worker_name}_{next(_numbers)}")
+    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+@pytest.fixture(scope="module")
+async def empty_database(
+    run_databases: RunDatabases, worker_name: str, request: pytest.FixtureRequest
+) -> AsyncIterator[URL]:
+    """A database with no schema at all (from template0), for this module."""
+    module = request.module.__name__.split(".")[-1]
+    name = database_name(run_databases.run, f"{worker_name}_{module}")
+    url = await create_database(run_databases.admin_url, name)
+    yield url
+    await drop_database(run_databases.admin_url, name)
+
+
+@pytest.fixture
+async def database_at(
+    run_databases: RunDatabases, worker_name: str
+) -> AsyncIterator[Callable[[str], Awaitable[DatabaseAtRevision]]]:
+    """`db = await database_at("<revision>")`: a fresh database migrated up to it."""
+    async with AsyncExitStack() as cleanup:
+
+        async def at(revision: str) -> DatabaseAtRevision:
+            name = database_name(run_databases.run, f"{worker_name}_at_{next(_numbers)}")
+            url = await create_database(run_databases.admin_url, name)
+            cleanup.push_async_callback(drop_database, run_databases.admin_url, name)
+            engine = create_async_engine(url, poolclass=NullPool)
+            cleanup.push_async_callback(engine.dispose)
+            connection = await cleanup.enter_async_context(engine.connect())
+            await project().migrations.upgrade(connection, revision)
+            return DatabaseAtRevision(connection, url)
+
+        yield at
+
+
+@pytest.fixture
+def pgbouncer(run_databases: RunDatabases) -> Iterator[PgBouncer]:
+    """A PgBouncer of this test's own, in transaction mode, in front of the run's server."""
+    require_pgbouncer()
+    bouncer = PgBouncer(run_databases.admin_url)
+    bouncer.start()
+    yield bouncer
+    bouncer.stop()

@@ -1,0 +1,28 @@
+"""The app in this process: its settings for a test database, and a client with its lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.engine import URL
+
+from app.factory import create_app
+from app.settings import Settings
+
+
+def settings_for(database_url: URL, **settings: object) -> Settings:
+    # _env_file=None: a developer's .env must not leak into the tests.
+    return Settings(database_url=database_url, _env_file=None, **settings)  # type: ignore[call-arg, arg-type]
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI | Settings) -> AsyncIterator[AsyncClient]:
+    """A client of an app of its own, with its lifespan: its own pools, real commits."""
+    app = app if isinstance(app, FastAPI) else create_app(app)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
+    ):
+        yield client
