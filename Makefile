@@ -1,7 +1,9 @@
-# Two commands on a machine with only Python 3.11+ and make:
-#   make run    serve the API on an embedded PostgreSQL (or on DATABASE_URL)
-#   make test   run the whole suite in parallel (on an embedded server, or TEST_DATABASE_URL)
-# Both create .venv and install the locked dependencies first, bootstrapping uv if needed.
+# On a machine with only Python 3.11+ and make:
+#   make run     serve the API on an embedded PostgreSQL (or on DATABASE_URL)
+#   make test    the project's fast tests, in parallel (embedded server, or TEST_DATABASE_URL)
+#   make check   before you push: lint, every project test (slow proofs and the fuzzer too)
+#                with coverage, and pg-harness's own tests
+# Each creates .venv and installs the locked dependencies first, bootstrapping uv if needed.
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +19,7 @@ WITH_DB := $(BIN)/python -m pg_harness.embedded
 export PATH := $(abspath $(BIN)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run serve test lint migrate downgrade revision clean-db
+.PHONY: run serve test check check-project check-harness lint migrate downgrade revision clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +50,18 @@ serve: $(SERVE_VENV)/.synced
 	exec $(SERVE_VENV)/bin/python main.py
 
 test: $(VENV)/.synced
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto -m "not slow"
+
+check: lint check-project check-harness
+
+# Every test of the project, slow ones included, with the coverage of app/, orm/ and api/
+# (served subprocesses too: [tool.coverage] in pyproject.toml).
+check-project: $(VENV)/.synced
+	$(BIN)/pytest -n auto --cov --cov-report=term:skip-covered
+
+# pg-harness's own tests: run ownership, Ctrl-C, broken revisions, the newcomer's proof.
+check-harness: $(VENV)/.synced
+	$(BIN)/pytest -n auto harness/tests
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .

@@ -160,6 +160,7 @@ def test_settings_repr_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> No
     assert "hunter2secret" not in repr(load_settings())
 
 
+@pytest.mark.slow  # starts a process
 def test_starting_with_a_wrong_url_exits_with_a_message_and_no_traceback() -> None:
     env = os.environ | {"DATABASE_URL": "mysql://root:hunter2secret@localhost/app"}
 
@@ -243,6 +244,7 @@ def test_a_dot_env_is_read_unless_env_file_says_otherwise(
     assert none is None
 
 
+@pytest.mark.slow  # starts a process
 def test_the_suite_and_its_subprocesses_see_no_developer_settings(tmp_path: Path) -> None:
     # A developer's .env in the project would name their database: the suite set ENV_FILE
     # empty and dropped every setting from the environment (tests/conftest.py).

@@ -12,6 +12,9 @@ from sqlalchemy.engine import URL
 
 from orm.migrations import PROJECT_ROOT
 
+# Real processes and servers: a proof of the template's claims, run by `make check`.
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 
 

@@ -21,6 +21,9 @@ from app.settings import Settings
 from orm.engine import create_app_engine
 from orm.models import Note, User
 
+# Real processes and servers: a proof of the template's claims, run by `make check`.
+pytestmark = pytest.mark.slow
+
 CLIENTS = 8
 TRANSACTIONS_PER_CLIENT = 75
 USERS = 20
@@ -95,7 +98,6 @@ def _kind(exc: Exception) -> str:
     return f"{type(exc).__name__}: {message.splitlines()[0][:120]}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("behind_pgbouncer", [False, True], ids=["setting-off", "setting-on"])
 async def test_orm_transactions_through_pgbouncer_transaction_mode(
     pgbouncer: PgBouncer, fresh_database: URL, behind_pgbouncer: bool

@@ -24,6 +24,9 @@ from app.factory import create_app
 from app.settings import Settings
 from orm.session import sessionmanager
 
+# Real processes and servers: a proof of the template's claims, run by `make check`.
+pytestmark = pytest.mark.slow
+
 STATEMENT_TIMEOUT = 0.5
 IDLE_IN_TRANSACTION_TIMEOUT = 0.5
 

@@ -25,6 +25,9 @@ from app.factory import create_app
 from app.settings import InvalidSettingsError, load_settings
 from tests.in_process import settings_for
 
+# Real processes and servers: a proof of the template's claims, run by `make check`.
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class Certificates:
