@@ -12,9 +12,8 @@ from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient, Response
 from sqlalchemy import Integer, bindparam, event, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -25,7 +24,7 @@ from api.dependencies import SessionDep
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import User
-from tests.in_process import settings_for
+from tests.in_process import app_client, settings_for
 
 SECRET = "hunter2-parameter-value"
 INTERNAL_ERROR = {"detail": "internal error"}
@@ -168,15 +167,14 @@ async def serving(settings: Settings) -> AsyncIterator[AsyncClient]:
         async with asyncio.timeout(0.2):
             await session.execute(text("SELECT pg_sleep(5)"))
 
-    transport = ASGITransport(app)
-    async with LifespanManager(app), AsyncClient(transport=transport, base_url="http://t") as c:
-        yield c
+    async with app_client(app) as client:
+        yield client
 
 
-def assert_unavailable(response: object, caplog: pytest.LogCaptureFixture, error: str) -> None:
-    assert response.status_code == 503  # type: ignore[attr-defined]
-    assert response.json() == {"detail": "database unavailable; try again"}  # type: ignore[attr-defined]
-    assert response.headers["Retry-After"] == "1"  # type: ignore[attr-defined]
+def assert_unavailable(response: Response, caplog: pytest.LogCaptureFixture, error: str) -> None:
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database unavailable; try again"}
+    assert response.headers["Retry-After"] == "1"
     assert f"answered 503: {error}" in caplog.text
 
 

@@ -4,21 +4,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from httpx import AsyncClient, Response
+from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orm.models import Note, User
+from tests.api.answers import assert_no_sql, assert_pages_by_id
+from tests.factories import NoteFactory, UserFactory
 
 UrlFor = Callable[..., str]
 
 # No row has this id: identity values in a test database stay far below it.
 MISSING_ID = 999_999_999
-
-
-def assert_no_sql(response: Response) -> None:
-    for leak in ("INSERT", "UPDATE", "note (", "asyncpg", "Traceback"):
-        assert leak not in response.text
 
 
 async def count_notes(session: AsyncSession) -> int:
@@ -30,7 +27,7 @@ async def count_notes(session: AsyncSession) -> int:
 # rollback also expires every loaded object, so tests that expect an error read ids first.
 @pytest.fixture
 async def note(session: AsyncSession, user: User) -> Note:
-    note = Note(user_id=user.id, title="Groceries", body="milk, eggs")
+    note = NoteFactory.build(user_id=user.id, title="Groceries", body="milk, eggs")
     session.add(note)
     await session.commit()
     return note
@@ -138,33 +135,24 @@ async def test_read_missing_note_returns_404(
 async def test_list_notes_pages_by_id_with_limit_and_offset(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User
 ) -> None:
-    session.add_all(Note(user_id=user.id, title=f"note {i}") for i in range(5))
+    session.add_all(NoteFactory.batch(5, user_id=user.id))
     await session.commit()
     stored_ids = list(await session.scalars(select(Note.id).order_by(Note.id)))
 
-    first = await client.get(url_for("list_notes"), params={"limit": 2})
-    second = await client.get(url_for("list_notes"), params={"limit": 2, "offset": 2})
-    last = await client.get(url_for("list_notes"), params={"limit": 2, "offset": 4})
-    beyond = await client.get(url_for("list_notes"), params={"offset": 5})
-
-    assert [page.status_code for page in (first, second, last, beyond)] == [200] * 4
-    assert [note["id"] for note in first.json()] == stored_ids[0:2]
-    assert [note["id"] for note in second.json()] == stored_ids[2:4]
-    assert [note["id"] for note in last.json()] == stored_ids[4:5]
-    assert beyond.json() == []
+    await assert_pages_by_id(client, url_for("list_notes"), stored_ids)
 
 
 async def test_list_notes_of_one_user_leaves_out_other_users_notes(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User
 ) -> None:
-    bob = User(email="bob@example.org", name="Bob")
+    bob = UserFactory.build()
     session.add(bob)
     await session.flush()
     session.add_all(
         [
-            Note(user_id=user.id, title="Ann's 1"),
-            Note(user_id=bob.id, title="Bob's"),
-            Note(user_id=user.id, title="Ann's 2"),
+            NoteFactory.build(user_id=user.id, title="Ann's 1"),
+            NoteFactory.build(user_id=bob.id, title="Bob's"),
+            NoteFactory.build(user_id=user.id, title="Ann's 2"),
         ]
     )
     await session.commit()
@@ -182,7 +170,7 @@ async def test_list_notes_of_one_user_leaves_out_other_users_notes(
 async def test_list_notes_returns_at_most_100_per_page(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User
 ) -> None:
-    session.add_all(Note(user_id=user.id, title=f"note {i}") for i in range(101))
+    session.add_all(NoteFactory.batch(101, user_id=user.id))
     await session.commit()
 
     response = await client.get(url_for("list_notes"), params={"limit": 100})
@@ -267,7 +255,7 @@ async def test_delete_note_returns_204_and_deletes_only_that_note(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User, note: Note
 ) -> None:
     note_id, user_id = note.id, user.id
-    session.add(Note(user_id=user_id, title="Keep"))
+    session.add(NoteFactory.build(user_id=user_id, title="Keep"))
     await session.commit()
 
     response = await client.delete(url_for("delete_note", note_id=note_id))

@@ -8,14 +8,14 @@ PgBouncer with TEST_PGBOUNCER=1), with real commits, unlike the rolled-back API 
 from collections.abc import AsyncIterator
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import delete, func, insert, select, text
 
 from api.dependencies import SessionDep
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import User
+from tests.in_process import app_client
 
 EMAIL = "get.writes@example.org"
 
@@ -51,9 +51,8 @@ async def client(app_settings: Settings) -> AsyncIterator[AsyncClient]:
         await session.execute(text("DELETE FROM user_account"))
         await session.commit()
 
-    transport = ASGITransport(app)
-    async with LifespanManager(app), AsyncClient(transport=transport, base_url="http://t") as c:
-        yield c
+    async with app_client(app) as client:
+        yield client
 
 
 async def test_a_get_reads(client: AsyncClient) -> None:

@@ -5,28 +5,24 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from api.routers.users import FIRST_NOTES_OF
 from app.factory import create_app
-from app.settings import Settings
 from orm.models import Note, Role, User
 from orm.models.note import MAX_EMBEDDED_NOTES
+from tests.api.answers import assert_no_sql, assert_pages_by_id
+from tests.factories import NoteFactory, UserFactory
+from tests.in_process import app_client, settings_for
 
 UrlFor = Callable[..., str]
 
 # No row has this id: identity values in a test database stay far below it.
 MISSING_ID = 999_999_999
 ALREADY_EXISTS = {"detail": "already exists", "constraint": "uq_user_account_email"}
-
-
-def assert_no_sql(response: Response) -> None:
-    for leak in ("INSERT", "UPDATE", "user_account (", "asyncpg", "Traceback"):
-        assert leak not in response.text
 
 
 async def count_users(session: AsyncSession, email: str) -> int:
@@ -38,7 +34,7 @@ async def count_users(session: AsyncSession, email: str) -> int:
 # rollback also expires every loaded object, so tests that expect an error read ids first.
 @pytest.fixture
 async def other_user(session: AsyncSession) -> User:
-    other_user = User(email="bob@example.org", name="Bob")
+    other_user = UserFactory.build(email="bob@example.org")
     session.add(other_user)
     await session.commit()
     return other_user
@@ -130,7 +126,9 @@ async def test_read_user_returns_the_user_with_notes(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User
 ) -> None:
     user_id = user.id
-    session.add_all([Note(user_id=user_id, title="first"), Note(user_id=user_id, title="second")])
+    session.add_all(
+        NoteFactory.build(user_id=user_id, title=title) for title in ("first", "second")
+    )
     await session.commit()
 
     response = await client.get(url_for("read_user", user_id=user_id))
@@ -158,26 +156,17 @@ async def test_read_missing_user_returns_404(
 async def test_list_users_pages_by_id_with_limit_and_offset(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor
 ) -> None:
-    session.add_all(User(email=f"user{i}@example.org", name=f"User {i}") for i in range(5))
+    session.add_all(UserFactory.batch(5))
     await session.commit()
     stored_ids = list(await session.scalars(select(User.id).order_by(User.id)))
 
-    first = await client.get(url_for("list_users"), params={"limit": 2})
-    second = await client.get(url_for("list_users"), params={"limit": 2, "offset": 2})
-    last = await client.get(url_for("list_users"), params={"limit": 2, "offset": 4})
-    beyond = await client.get(url_for("list_users"), params={"offset": 5})
-
-    assert [page.status_code for page in (first, second, last, beyond)] == [200] * 4
-    assert [user["id"] for user in first.json()] == stored_ids[0:2]
-    assert [user["id"] for user in second.json()] == stored_ids[2:4]
-    assert [user["id"] for user in last.json()] == stored_ids[4:5]
-    assert beyond.json() == []
+    await assert_pages_by_id(client, url_for("list_users"), stored_ids)
 
 
 async def test_list_users_returns_at_most_100_per_page(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor
 ) -> None:
-    session.add_all(User(email=f"user{i}@example.org", name=f"User {i}") for i in range(101))
+    session.add_all(UserFactory.batch(101))
     await session.commit()
 
     response = await client.get(url_for("list_users"), params={"limit": 100})
@@ -219,14 +208,7 @@ def counting_selects(engine: AsyncEngine) -> Iterator[list[str]]:
 async def test_list_users_runs_two_selects_whatever_the_page_size(
     client: AsyncClient, session: AsyncSession, engine: AsyncEngine, url_for: UrlFor
 ) -> None:
-    session.add_all(
-        User(
-            email=f"user{i}@example.org",
-            name=f"User {i}",
-            notes=[Note(title=f"note {i}a"), Note(title=f"note {i}b")],
-        )
-        for i in range(10)
-    )
+    session.add_all(UserFactory.build(notes=NoteFactory.batch(2)) for _ in range(10))
     await session.commit()
 
     selects_per_page = {}
@@ -246,7 +228,7 @@ async def test_a_user_embeds_only_its_first_notes(
 ) -> None:
     user_id = user.id
     titles = [f"note {i:03}" for i in range(MAX_EMBEDDED_NOTES + 5)]
-    session.add_all(Note(user_id=user_id, title=title) for title in titles)
+    session.add_all(NoteFactory.build(user_id=user_id, title=title) for title in titles)
     await session.commit()
 
     one = await client.get(url_for("read_user", user_id=user_id))
@@ -342,9 +324,7 @@ async def test_delete_user_returns_204_and_deletes_the_user_and_their_notes(
     client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User, other_user: User
 ) -> None:
     user_id, other_user_id = user.id, other_user.id
-    session.add_all(
-        [Note(user_id=user_id, title="mine"), Note(user_id=other_user_id, title="not mine")]
-    )
+    session.add_all([NoteFactory.build(user_id=user_id), NoteFactory.build(user_id=other_user_id)])
     await session.commit()
 
     response = await client.delete(url_for("delete_user", user_id=user_id))
@@ -370,12 +350,9 @@ async def test_create_user_with_taken_email_is_refused_at_commit_and_stored_once
 ) -> None:
     # The app's own sessions on a database of its own: the violation is raised by a real
     # COMMIT, not by a savepoint release in the test's transaction.
-    app = create_app(Settings(database_url=fresh_database, _env_file=None))  # type: ignore[call-arg]
+    app = create_app(settings_for(fresh_database))
     body = {"email": "ann@example.org", "name": "Ann"}
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
-    ):
+    async with app_client(app) as client:
         created = await client.post(app.url_path_for("create_user"), json=body)
         duplicate = await client.post(app.url_path_for("create_user"), json=body)
 
