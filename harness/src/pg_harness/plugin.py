@@ -26,9 +26,7 @@ def is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # The developer's own embedded server must stay theirs: the run starts its own.
     os.environ.pop("EMBEDDED_PGDATA", None)
-    config.addinivalue_line(
-        "markers", "slow: starts processes or servers; runs in `make check`, not `make test`"
-    )
+    config.addinivalue_line("markers", "slow: starts processes or servers")
     # Registered now, after every entry-point plugin: our `anyio_backend` (one event loop
     # for the whole run, which the session's database fixtures need) replaces anyio's.
     from pg_harness import fixtures
