@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # asyncpg's client-side data error (a value it cannot encode), apart from the server's.
-from asyncpg.exceptions._base import DataError as ClientSideDataError  # type: ignore[import-untyped]
+from asyncpg.exceptions._base import DataError as ClientSideDataError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound

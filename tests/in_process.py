@@ -14,7 +14,7 @@ from app.settings import Settings
 
 def settings_for(database_url: URL, **settings: object) -> Settings:
     # _env_file=None: a developer's .env must not leak into the tests.
-    return Settings(database_url=database_url, _env_file=None, **settings)  # type: ignore[call-arg, arg-type]
+    return Settings(database_url=database_url, _env_file=None, **settings)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

@@ -55,7 +55,7 @@ async def test_note_updated_at_is_backfilled_from_created_at(database_at: Databa
         "INSERT INTO note (user_id, title) VALUES (:user_id, 'new') RETURNING updated_at",
         {"user_id": user_id},
     )
-    assert updated_at > written[-1]
+    assert updated_at > written[-1]  # type: ignore[operator]  # rows are untyped: SQL text
 
 
 async def test_note_updated_at_downgrade_keeps_the_notes(database_at: DatabaseAt) -> None:

@@ -198,6 +198,7 @@ async def upgrade_from_many_instances(tmp: Path, database_url: URL, *extra: str)
         while result is None:
             most_waiting = max(most_waiting, await waiting_for_the_lock(database_url))
             await anyio.sleep(0.05)
+    assert result is not None
     exit_codes, outputs = result
     connection = await asyncpg.connect(**asyncpg_connect_args(database_url))
     try:

@@ -54,7 +54,8 @@ async def test_session_rolls_back_when_the_block_raises(database_url: URL) -> No
 async def seen_by_the_next_statement(session: AsyncSession) -> str | None:
     """A setting local to the transaction, read back by the next statement."""
     await session.execute(text("SELECT set_config('test.probe', 'set', true)"))
-    return await session.scalar(text("SELECT current_setting('test.probe', true)"))
+    value: str | None = await session.scalar(text("SELECT current_setting('test.probe', true)"))
+    return value
 
 
 async def test_a_read_only_session_sends_no_begin(database_url: URL) -> None:

@@ -55,7 +55,7 @@ async def run_transactions(
         db_statement_timeout=0,
         db_idle_in_transaction_timeout=0,
         db_pool_size=CLIENTS,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     engine = create_app_engine(settings, url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)

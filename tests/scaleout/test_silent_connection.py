@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import anyio
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from asgi_lifespan import LifespanManager

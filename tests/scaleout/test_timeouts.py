@@ -87,7 +87,7 @@ async def serving(
         db_pool_size=1,
         db_read_pool_size=1,
         db_max_overflow=0,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     app = misbehaving_app(settings)
     async with (

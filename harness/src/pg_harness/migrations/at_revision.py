@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from sqlalchemy import Row, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
