@@ -17,8 +17,7 @@ import anyio
 import asyncpg
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
@@ -28,7 +27,7 @@ from api.routers.users import router as users
 from app.factory import create_app
 from orm.engine import COMMAND_TIMEOUT_MARGIN
 from orm.session import sessionmanager
-from tests.in_process import settings_for
+from tests.in_process import app_client, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -195,10 +194,7 @@ async def serving(database: URL) -> AsyncIterator[tuple[AsyncClient, Silenceable
             proxy.fall_silent()  # ...then the network loses it
             await session.execute(text("SELECT 1"))
 
-        async with (
-            LifespanManager(app),
-            AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
-        ):
+        async with app_client(app) as client:
             yield client, proxy
 
 

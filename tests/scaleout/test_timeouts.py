@@ -11,9 +11,8 @@ from contextlib import asynccontextmanager
 import anyio
 import asyncpg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
 from sqlalchemy import event, text
@@ -23,6 +22,7 @@ from api.dependencies import SessionDep
 from app.factory import create_app
 from app.settings import Settings
 from orm.session import sessionmanager
+from tests.in_process import app_client
 
 # Real processes and servers: a proof of the template's claims, run by `make check`.
 pytestmark = pytest.mark.slow
@@ -90,10 +90,7 @@ async def serving(
         _env_file=None,
     )
     app = misbehaving_app(settings)
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app), base_url="http://test") as client,
-    ):
+    async with app_client(app) as client:
         yield client
 
 

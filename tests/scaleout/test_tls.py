@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
 from sqlalchemy.engine import URL
@@ -23,7 +21,7 @@ from sqlalchemy.engine import URL
 from app.database_url import to_asyncpg_url
 from app.factory import create_app
 from app.settings import InvalidSettingsError, load_settings
-from tests.in_process import settings_for
+from tests.in_process import app_client, settings_for
 
 # Real processes and servers: a proof of the template's claims, run by `make check`.
 pytestmark = pytest.mark.slow
@@ -94,9 +92,8 @@ class ReadyProbe:
     async def __call__(self, host: str, query: str) -> tuple[int, dict[str, object]]:
         url = through_tls(self.database_url, self.port, host, query)
         app = create_app(settings_for(url, db_behind_pgbouncer=True, direct_url=self.database_url))
-        transport = ASGITransport(app)
-        async with LifespanManager(app), AsyncClient(transport=transport, base_url="http://t") as c:
-            response = await c.get("/health/ready")
+        async with app_client(app) as client:
+            response = await client.get("/health/ready")
         return response.status_code, response.json()
 
 
