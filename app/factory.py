@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_error_handlers
-from api.routers import health, notes, users
+from api.routers import ROUTERS
+from app import NAME
 from app.settings import Settings, load_settings
 from orm.migrations import upgrade_database
 from orm.session import sessionmanager
@@ -39,12 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.info("database pool closed")
 
     app = FastAPI(
-        title="FastAPI + SQLAlchemy template",
+        title=NAME,
         lifespan=lifespan,
         max_body_size=settings.max_body_size,
     )
     add_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(users.router)
-    app.include_router(notes.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

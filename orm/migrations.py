@@ -168,11 +168,9 @@ def _downgrade(config: Config, revision: str) -> None:
         script.run_env()
 
 
-def code_head() -> str:
-    """The head revision of this code's migrations."""
-    head = _script_directory(_project_config()).get_current_head()
-    assert head is not None, "the project has no revisions"
-    return head
+def code_head() -> str | None:
+    """The head revision of this code's migrations (None: it has none yet)."""
+    return _script_directory(_project_config()).get_current_head()
 
 
 async def database_heads(connection: AsyncConnection) -> tuple[str, ...]:
@@ -191,8 +189,11 @@ def is_schema_ready(heads: tuple[str, ...]) -> bool:
     applied (a rolling deploy with expand/contract migrations): the database is ahead.
     One it knows other than its head is older: the database is behind.
     """
+    head = code_head()
+    if head is None:  # no revision yet: every database has what this code needs
+        return True
     known = _known_revisions()
-    return code_head() in heads or any(head not in known for head in heads)
+    return head in heads or any(head not in known for head in heads)
 
 
 @cache

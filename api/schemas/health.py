@@ -17,8 +17,9 @@ class Liveness(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     database: Literal["reachable", "unreachable"]
-    # The revision this code needs, and those the database is at (None: unreachable).
-    code_revision: str
+    # The revision this code needs (None: it has none yet), and those the database is at
+    # (None: unreachable).
+    code_revision: str | None
     database_revisions: list[str] | None
     # Why the database is unreachable: the error's class, and for TLS what failed.
     reason: str | None = None

@@ -12,109 +12,21 @@ The copy uses what this run uses: the server of TEST_DATABASE_URL if set, else e
 servers of its own (in the copy, so `nobody` can reach them when we run as root).
 """
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 import newcomer_files
 import pytest
+from newcomer import BIN, SUITE_TIMEOUT, Newcomer, passed, revision_id
 from pg_harness.databases import (
-    create_database,
-    database_name,
     database_names,
     kept_templates_prefix,
 )
-from pg_harness.processes import reachable_dir
-from pg_harness.project import project
 from pg_harness.server import RunDatabases
-from sqlalchemy.engine import URL
 
 pytestmark = pytest.mark.slow
-
-# Bounds a hang, times nothing: the copied suite runs in full on a shared machine.
-SUITE_TIMEOUT = 1800
-COMMAND_TIMEOUT = 300
-_NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".env", ".pgdata*", "__pycache__", ".*_cache")
-
-
-@pytest.fixture
-def newcomer_copy() -> Iterator[Path]:
-    """A copy of the project that the embedded server's account can reach."""
-    with reachable_dir("newcomer-") as parent:
-        copy = parent / "service"
-        shutil.copytree(project().root, copy, ignore=_NOT_COPIED)
-        yield copy
-
-
-# The tools beside the interpreter running this test.
-BIN = Path(sys.executable).parent
-
-
-class Newcomer:
-    """Runs the README's commands in the copy, with the servers this run uses."""
-
-    def __init__(self, copy: Path, test_server: URL | None, dev_server: URL | None) -> None:
-        self.project = copy
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TEST_"))}
-        # The copy's make targets use this run's environment (the Makefile's VENV), whatever
-        # its path: no install of its own.
-        env["MAKEFLAGS"] = f"VENV={sys.prefix}"
-        env.pop("DATABASE_URL", None)
-        if test_server is not None:
-            env["TEST_DATABASE_URL"] = test_server.render_as_string(hide_password=False)
-        if dev_server is not None:
-            env["DATABASE_URL"] = dev_server.render_as_string(hide_password=False)
-        self.env = env
-
-    def run(
-        self, *command: str, timeout: int = COMMAND_TIMEOUT
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            command,
-            cwd=self.project,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def succeed(self, *command: str, timeout: int = COMMAND_TIMEOUT) -> str:
-        done = self.run(*command, timeout=timeout)
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, f"`{' '.join(command)}` failed:\n{output}"
-        return output
-
-    def fail(self, *command: str) -> str:
-        done = self.run(*command, timeout=SUITE_TIMEOUT)
-        output = done.stdout + done.stderr
-        assert done.returncode != 0, f"`{' '.join(command)}` passed:\n{output}"
-        return output
-
-    def write(self, path: str, text: str) -> None:
-        (self.project / path).write_text(text)
-
-    def edit(self, path: str, old: str, new: str) -> None:
-        file = self.project / path
-        text = file.read_text()
-        assert old in text, f"{path} no longer has {old!r}: update newcomer_files.py"
-        file.write_text(text.replace(old, new, 1))
-
-
-@pytest.fixture
-async def newcomer(newcomer_copy: Path, run_databases: RunDatabases, worker_name: str) -> Newcomer:
-    if not os.environ.get("TEST_DATABASE_URL"):
-        return Newcomer(newcomer_copy, test_server=None, dev_server=None)
-    # `make run`'s database on the given server: a database of this run's, dropped with it.
-    name = database_name(run_databases.run, f"{worker_name}_newcomer_dev")
-    dev = await create_database(run_databases.admin_url, name)
-    return Newcomer(newcomer_copy, test_server=run_databases.admin_url, dev_server=dev)
 
 
 def add_tag_model(newcomer: Newcomer) -> Path:
@@ -150,23 +62,9 @@ def add_tag_router_and_tests(newcomer: Newcomer) -> None:
     """README steps 4 and 5."""
     newcomer.write("api/schemas/tags.py", newcomer_files.SCHEMAS)
     newcomer.write("api/routers/tags.py", newcomer_files.ROUTER)
-    newcomer.edit("app/factory.py", "health, notes, users", "health, notes, tags, users")
-    newcomer.edit(
-        "app/factory.py",
-        "    app.include_router(notes.router)\n",
-        "    app.include_router(notes.router)\n    app.include_router(tags.router)\n",
-    )
+    newcomer.edit("api/routers/__init__.py", "health, notes, users", "health, notes, tags, users")
+    newcomer.edit("api/routers/__init__.py", "notes.router]", "notes.router, tags.router]")
     newcomer.write("tests/api/test_tags.py", newcomer_files.TESTS)
-
-
-def revision_id(revision: Path) -> str:
-    found = re.search(r'^revision: str = "([0-9a-f]+)"', revision.read_text(), re.M)
-    assert found is not None, revision.read_text()
-    return found[1]
-
-
-def passed(output: str, test: str) -> bool:
-    return re.search(rf"^PASSED \S*{re.escape(test)}", output, re.M) is not None
 
 
 async def test_the_harness_covers_a_newcomers_model_router_and_revision(

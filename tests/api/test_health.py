@@ -1,5 +1,6 @@
 """The health probes: GET /health, /health/live and /health/ready."""
 
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -31,8 +32,10 @@ async def test_health_with_unreachable_database_returns_503(database_url: URL) -
 async def set_database_revision(database_url: URL, revision: str) -> None:
     engine = create_async_engine(database_url, poolclass=NullPool)
     async with engine.begin() as connection:
+        # Delete and insert: before the project's first revision the table has no row.
+        await connection.execute(text("DELETE FROM alembic_version"))
         await connection.execute(
-            text("UPDATE alembic_version SET version_num = :r"), {"r": revision}
+            text("INSERT INTO alembic_version (version_num) VALUES (:r)"), {"r": revision}
         )
     await engine.dispose()
 
@@ -49,12 +52,13 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
     async with app_client(settings_for(database_url)) as client:
         response = await client.get("/health/ready")
 
+    head = code_head()
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
         "database": "reachable",
-        "code_revision": code_head(),
-        "database_revisions": [code_head()],
+        "code_revision": head,
+        "database_revisions": [head] if head else [],
         "reason": None,
     }
 
@@ -62,8 +66,11 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
 async def test_not_ready_when_the_database_is_behind_names_both_revisions(
     fresh_database: URL,
 ) -> None:
-    previous = ScriptDirectory.from_config(alembic_config()).get_revision(code_head()).down_revision
-    assert isinstance(previous, str)
+    head = code_head()
+    script = ScriptDirectory.from_config(alembic_config())
+    previous = None if head is None else script.get_revision(head).down_revision
+    if not isinstance(previous, str):
+        pytest.skip("needs two revisions in a line: the head and one before it")
     await set_database_revision(fresh_database, previous)
 
     async with app_client(settings_for(fresh_database)) as client:
@@ -93,6 +100,8 @@ async def test_ready_when_the_database_is_ahead_as_in_a_rolling_deploy(
 
 
 async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None:
+    if code_head() is None:
+        pytest.skip("with no revision yet, every database has what the code needs")
     engine = create_async_engine(fresh_database, poolclass=NullPool)
     async with engine.begin() as connection:
         await connection.execute(text("DROP TABLE alembic_version"))
