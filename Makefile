@@ -49,8 +49,12 @@ serve: $(SERVE_VENV)/.synced
 	$(SERVE_VENV)/bin/alembic upgrade head
 	exec $(SERVE_VENV)/bin/python main.py
 
+# The fuzzer (slow, in make check) brings schemathesis and hypothesis, whose imports cost
+# seconds in every process: the fast run neither loads their plugins nor collects it.
+FAST := -m "not slow" -p no:schemathesis -p no:hypothesispytest --ignore=tests/api/test_fuzz.py
+
 test: $(VENV)/.synced
-	$(BIN)/pytest -n auto -m "not slow"
+	$(BIN)/pytest -n auto $(FAST)
 
 check: lint check-project check-harness
 
