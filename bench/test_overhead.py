@@ -2,7 +2,7 @@
 
     python -m bench.test_overhead [--repeat 3]
 
-Runs the project's fast suite (`make test`'s selection) in one process, with this module
+Runs the project's fast suite (the tests not marked slow) in one process, with this module
 as a plugin, `--repeat` times. Per test it records the harness's part: the setup of the
 fixtures that give a test its database and client (below), plus the test's whole teardown
 (the rollback; the tests' own fixtures have none worth counting). Printed: the median and
@@ -30,6 +30,8 @@ _PLUGIN = "bench.test_overhead"
 # pg-harness's fixtures and the project's wiring of the app to them (tests/conftest.py).
 HARNESS_FIXTURES = {
     "run_databases",
+    "_worker_connection",
+    "sessions_to_close",
     "worker_name",
     "database_url",
     "engine",

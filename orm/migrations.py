@@ -193,7 +193,7 @@ def is_schema_ready(heads: tuple[str, ...]) -> bool:
     if head is None:  # no revision yet: every database has what this code needs
         return True
     known = _known_revisions()
-    return head in heads or any(head not in known for head in heads)
+    return head in heads or any(revision not in known for revision in heads)
 
 
 @cache

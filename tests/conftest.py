@@ -8,7 +8,7 @@ a session of its own on the test's connection.
 """
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from fastapi import FastAPI, Request

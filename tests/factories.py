@@ -6,7 +6,7 @@ from the column's type and length (a new column needs no edit here), and the Lit
 organisation maintains it; factory_boy's SQLAlchemy factory adds and commits through a
 synchronous session, with no native support for an `AsyncSession`. The factories only
 build: a test adds the rows to its `session` and commits, which releases a savepoint
-(tests/api/conftest.py). polyfactory's own hook, `__async_session__`, is set on the
+(the `session` fixture of pg-harness). polyfactory's own hook, `__async_session__`, is set on the
 factory class, where each test's session would have to be swapped in and out.
 """
 

@@ -6,6 +6,7 @@ environment or in `.env`) may name a real database, and the processes these test
 """
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,11 @@ from pg_harness.processes import reachable_dir
 from pg_harness.project import project
 from pg_harness.server import RunDatabases
 
+from app.settings import Settings
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in ("DATABASE_URL", "DIRECT_URL"):
+    for name in (field.upper() for field in Settings.model_fields):
         os.environ.pop(name, None)
     os.environ["ENV_FILE"] = ""  # the template's settings then read no .env
 
@@ -28,7 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def newcomer_copy() -> Iterator[Path]:
     """A copy of the project that the embedded server's account can reach."""
     with reachable_dir("newcomer-") as parent:
-        copy = parent / "service"
+        # A name of its own: the copy's kept template is named after its folder, and two
+        # copies may run at once on one server.
+        copy = parent / f"service_{secrets.token_hex(3)}"
         shutil.copytree(project().root, copy, ignore=NOT_COPIED)
         yield copy
 

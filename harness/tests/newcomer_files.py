@@ -1,6 +1,6 @@
 """What the README's "Add a model" walkthrough has a newcomer write, file by file.
 
-tests/extension/test_newcomer.py writes these into a copy of the project, in the README's
+harness/tests/test_newcomer.py writes these into a copy of the project, in the README's
 order. Keep both in step with the README: this is its executable form.
 """
 

@@ -24,8 +24,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
+from template_example import needs_the_example
 
 TEST_REVISION = "7e57c0de0001"
+
+pytestmark = needs_the_example
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ import pytest
 from newcomer import SUITE_TIMEOUT, Newcomer, passed, revision_id
 from pg_harness.databases import database_names, kept_templates_prefix
 from pg_harness.server import RunDatabases
+from template_example import needs_the_example
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_the_example]
 
 FIRST_MODEL = '''"""An item: the service's first table."""
 

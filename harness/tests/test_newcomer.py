@@ -25,8 +25,9 @@ from pg_harness.databases import (
     kept_templates_prefix,
 )
 from pg_harness.server import RunDatabases
+from template_example import needs_the_example
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_the_example]
 
 
 def add_tag_model(newcomer: Newcomer) -> Path:

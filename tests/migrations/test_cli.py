@@ -10,6 +10,8 @@ import anyio
 import pytest
 from sqlalchemy.engine import URL
 
+import orm.models  # noqa: F401  (registers every table on Base.metadata)
+from orm.base import Base
 from orm.migrations import PROJECT_ROOT
 
 # Real processes and servers: a proof of the template's claims, run by `make check`.
@@ -118,5 +120,5 @@ async def test_offline_mode_writes_sql_without_a_database() -> None:
     status, output = await alembic("upgrade", "head", "--sql", database_url=None)
 
     assert status == 0, output
-    assert "CREATE TABLE user_account" in output
-    assert "CREATE TYPE user_role AS ENUM" in output
+    for table in Base.metadata.tables:
+        assert f"CREATE TABLE {table}" in output

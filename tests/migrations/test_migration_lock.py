@@ -238,13 +238,16 @@ async def test_a_migration_behind_a_busy_table_fails_fast_and_rolls_back(
     engine = create_async_engine(empty_db, poolclass=NullPool)
     async with engine.connect() as connection:
         await upgrade(connection)
+        # A table of the test's own, whatever the project's models are.
+        await connection.execute(text("CREATE TABLE busy (id integer)"))
+        await connection.commit()
     await engine.dispose()
     ini = project_copy(
         tmp_path,
         (
             ALTER_REVISION,
-            'op.add_column("note", sa.Column("colour", sa.Text(), nullable=True))',
-            'op.drop_column("note", "colour")',
+            'op.add_column("busy", sa.Column("colour", sa.Text(), nullable=True))',
+            'op.drop_column("busy", "colour")',
         ),
     )
     reader = await asyncpg.connect(**asyncpg_connect_args(empty_db))
@@ -252,7 +255,7 @@ async def test_a_migration_behind_a_busy_table_fails_fast_and_rolls_back(
         # A long read: its ACCESS SHARE lock blocks ALTER TABLE's ACCESS EXCLUSIVE one.
         reading = reader.transaction()
         await reading.start()
-        await reader.fetch("SELECT * FROM note")
+        await reader.fetch("SELECT * FROM busy")
         started = time.monotonic()
         with anyio.fail_after(120):
             done = await anyio.run_process(
@@ -266,7 +269,7 @@ async def test_a_migration_behind_a_busy_table_fails_fast_and_rolls_back(
         await reading.rollback()
         column = await reader.fetchval(
             "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_name = 'note' AND column_name = 'colour'"
+            "WHERE table_name = 'busy' AND column_name = 'colour'"
         )
         version = await reader.fetchval("SELECT version_num FROM alembic_version")
     finally:

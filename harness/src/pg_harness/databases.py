@@ -44,6 +44,9 @@ _TEMPLATE_BUILD_LOCK_CLASS = 0x7E59
 KEPT_PREFIX = "pytest_tpl_"
 # On every database the harness creates; only databases that carry it are ever dropped.
 MARK = "made by the test harness of this project (pg_harness), which drops it"
+# The mark of the harness before it was a package: databases it made are still its own.
+_EARLIER_MARKS = ("made by the test harness of this project (tests/databases.py), which drops it",)
+_MARKS = [MARK, *_EARLIER_MARKS]
 # Where every advisory lock of the harness lives, whichever database the admin URL names.
 LOCK_DATABASE = "postgres"
 
@@ -123,7 +126,7 @@ async def drop_database(admin_url: URL, name: str) -> None:
         await engine.dispose()
 
 
-_MARKED = "shobj_description(oid, 'pg_database') = :mark"
+_MARKED = "shobj_description(oid, 'pg_database') = ANY(:marks)"
 
 
 async def _drop(connection: AsyncConnection, name: str) -> None:
@@ -131,7 +134,7 @@ async def _drop(connection: AsyncConnection, name: str) -> None:
     # A template cannot be dropped until it is unmarked; FORCE ends sessions a test left open.
     is_template = await connection.scalar(
         text(f"SELECT datistemplate FROM pg_database WHERE datname = :name AND {_MARKED}"),
-        {"name": name, "mark": MARK},
+        {"name": name, "marks": _MARKS},
     )
     if is_template is None:
         return
@@ -238,7 +241,7 @@ class TestRun:
                 "SELECT datname FROM pg_database "
                 f"WHERE datname LIKE :pattern AND {_MARKED} ORDER BY datname"
             ),
-            {"pattern": f"{PREFIX}{'' if run is None else run}%", "mark": MARK},
+            {"pattern": f"{PREFIX}{'' if run is None else run}%", "marks": _MARKS},
         )
         return [n for n in names if (m := _NAME.match(n)) and (run is None or int(m[1]) == run)]
 
@@ -270,7 +273,7 @@ async def drop_kept_templates(
     """Drop this project's kept templates but `keep`, skipping any a live run still uses."""
     names = await connection.scalars(
         text(f"SELECT datname FROM pg_database WHERE starts_with(datname, :prefix) AND {_MARKED}"),
-        {"prefix": KEPT_PREFIX, "mark": MARK},
+        {"prefix": KEPT_PREFIX, "marks": _MARKS},
     )
     dropped = []
     for name in names:

@@ -69,26 +69,48 @@ def sessions_to_close() -> list[AsyncSession]:
 
 
 @pytest.fixture(scope="session")
-async def _worker_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def _worker_connection(engine: AsyncEngine) -> AsyncIterator[list[AsyncConnection]]:
     # One connection per worker, kept: a checkout and a return per test cost more than
-    # the test's own BEGIN and ROLLBACK. One a test broke reconnects at its next BEGIN.
-    async with engine.connect() as connection:
-        yield connection
+    # the test's own BEGIN and ROLLBACK. A list, so that one a test closed is replaced.
+    kept = [await engine.connect()]
+    yield kept
+    await kept[0].close()
+
+
+async def _usable(kept: list[AsyncConnection], engine: AsyncEngine) -> AsyncConnection:
+    """The worker's connection, ready for a test: reopened if a test closed it, discarded
+    if the server closed it between tests (asyncpg knows without a round trip), and out of
+    any transaction a test left behind."""
+    connection = kept[0]
+    if connection.closed:
+        connection = kept[0] = await engine.connect()
+    raw = await connection.get_raw_connection()
+    if raw.driver_connection is not None and raw.driver_connection.is_closed():
+        await connection.invalidate()  # reconnects at the next statement
+    if connection.in_transaction():
+        await connection.rollback()
+    return connection
 
 
 @pytest.fixture
 async def connection(
-    _worker_connection: AsyncConnection, sessions_to_close: list[AsyncSession]
+    engine: AsyncEngine,
+    _worker_connection: list[AsyncConnection],
+    sessions_to_close: list[AsyncSession],
 ) -> AsyncIterator[AsyncConnection]:
     """A connection inside the test's transaction, which is rolled back afterwards."""
-    transaction = await _worker_connection.begin()
+    connection = await _usable(_worker_connection, engine)
+    await connection.begin()
     try:
-        yield _worker_connection
+        yield connection
     finally:
-        for session in sessions_to_close:
-            await session.close()
-        if transaction.is_active:
-            await transaction.rollback()
+        try:
+            for session in sessions_to_close:
+                await session.close()
+        finally:
+            # The test's transaction, or one it began after committing or rolling back.
+            if not connection.closed and connection.in_transaction():
+                await connection.rollback()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import os
 import pytest
 
 from pg_harness.migrations.checks import history_problems
+from pg_harness.project import pin_project
 from pg_harness.server import RunDatabases, TestServer
 
 _SERVER = pytest.StashKey[TestServer]()
@@ -24,6 +25,7 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    pin_project(config.rootpath)
     # The developer's own embedded server must stay theirs: the run starts its own.
     os.environ.pop("EMBEDDED_PGDATA", None)
     config.addinivalue_line("markers", "slow: starts processes or servers")
@@ -50,6 +52,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[_DATABASES] = server.start()
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: a run without xdist never calls it
 def pytest_configure_node(node: object) -> None:
     """xdist hook (controller): hand each worker the run's databases."""
     config = node.config  # type: ignore[attr-defined]

@@ -10,7 +10,8 @@ database-url = "app.settings:configured_database_url"
 schema-sources = ["alembic", "orm", "alembic.ini", "uv.lock"]
 ```
 
-The project is found from the working directory upwards, as pytest finds its rootdir.
+Under pytest, the project of the run's rootdir; otherwise (the command-line entry points)
+the one found from the working directory upwards.
 """
 
 import importlib
@@ -85,7 +86,7 @@ def find_project(start: Path) -> Project:
             migrations_module=config.get("migrations", "orm.migrations"),
             database_url_function=config.get("database-url"),
             schema_sources=tuple(
-                config.get("schema-sources", ["alembic", "alembic.ini", "uv.lock"])
+                config.get("schema-sources", ["alembic", "orm", "alembic.ini", "uv.lock"])
             ),
         )
     raise ProjectNotFoundError(
@@ -94,7 +95,19 @@ def find_project(start: Path) -> Project:
     )
 
 
+_pinned: list[Project] = []
+
+
+def pin_project(root: Path) -> None:
+    """Serve the project at `root` (pytest's rootdir), wherever the run was started from."""
+    _pinned[:] = [find_project(root.resolve())]
+
+
 @cache
-def project() -> Project:
-    """The project of the working directory (the one pytest and `make` run from)."""
+def _project_of_working_directory() -> Project:
     return find_project(Path.cwd().resolve())
+
+
+def project() -> Project:
+    """The project pytest runs (its rootdir), else that of the working directory (`make`)."""
+    return _pinned[0] if _pinned else _project_of_working_directory()
