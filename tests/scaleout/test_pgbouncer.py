@@ -103,8 +103,16 @@ async def test_orm_transactions_through_pgbouncer_transaction_mode(
     pgbouncer: PgBouncer, fresh_database: URL, behind_pgbouncer: bool
 ) -> None:
     emails = await seed(fresh_database)
+    url = pgbouncer.url_for(fresh_database)
 
-    outcomes = await run_transactions(pgbouncer.url_for(fresh_database), behind_pgbouncer, emails)
+    outcomes = await run_transactions(url, behind_pgbouncer, emails)
+    # Without the setting, statements go astray when two clients' transactions meet on one
+    # server connection, which depends on scheduling: a round rarely has none, so a few
+    # rounds must show it.
+    for _round in range(4):
+        if behind_pgbouncer or outcomes["ok"] < sum(outcomes.values()):
+            break
+        outcomes = await run_transactions(url, behind_pgbouncer, emails)
 
     total = CLIENTS * TRANSACTIONS_PER_CLIENT
     assert sum(outcomes.values()) == total
@@ -113,6 +121,6 @@ async def test_orm_transactions_through_pgbouncer_transaction_mode(
     else:
         failed = total - outcomes["ok"]
         # What the setting exists for: without it, statements go astray.
-        assert failed > 0, f"expected failures with the setting off: {dict(outcomes)}"
+        assert failed > 0, f"expected failures with the setting off, in 5 rounds: {dict(outcomes)}"
         assert set(outcomes) <= {"ok", "prepared statement error", "wrong result"}, dict(outcomes)
     print(f"\nDB_BEHIND_PGBOUNCER={behind_pgbouncer}: {dict(outcomes)} of {total}")
