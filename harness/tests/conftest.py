@@ -18,11 +18,11 @@ from pg_harness.processes import reachable_dir
 from pg_harness.project import project
 from pg_harness.server import RunDatabases
 
-from app.settings import Settings
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in (field.upper() for field in Settings.model_fields):
+    # From the project's root: these tests live outside it, in no package of its own.
+    settings = project().import_module("app.settings")
+    for name in (field.upper() for field in settings.Settings.model_fields):
         os.environ.pop(name, None)
     os.environ["ENV_FILE"] = ""  # the template's settings then read no .env
 

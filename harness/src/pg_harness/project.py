@@ -52,18 +52,18 @@ class Project:
 
     @property
     def migrations(self) -> Migrations:
-        return cast(Migrations, self._import(self.migrations_module))
+        return cast(Migrations, self.import_module(self.migrations_module))
 
     def configured_database_url(self) -> object | None:
         """The app's own DATABASE_URL, if its settings name one."""
         if self.database_url_function is None:
             return os.environ.get("DATABASE_URL") or None
         module, _, name = self.database_url_function.partition(":")
-        function: Callable[[], object] = getattr(self._import(module), name)
+        function: Callable[[], object] = getattr(self.import_module(module), name)
         return function()
 
-    def _import(self, module: str) -> ModuleType:
-        # The project's modules are imported from its root, whoever runs us from where.
+    def import_module(self, module: str) -> ModuleType:
+        """One of the project's modules, imported from its root, whoever runs us from where."""
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
         return importlib.import_module(module)
