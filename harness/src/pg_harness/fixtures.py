@@ -84,11 +84,9 @@ async def _usable(kept: list[AsyncConnection], engine: AsyncEngine) -> AsyncConn
     connection = kept[0]
     if connection.closed:
         connection = kept[0] = await engine.connect()
-    sync = connection.sync_connection
-    if sync is not None and not sync.invalidated:
-        driver = sync.connection.driver_connection
-        if driver is not None and driver.is_closed():
-            await connection.invalidate()  # reconnects at the next statement
+    raw = await connection.get_raw_connection()
+    if raw.driver_connection is not None and raw.driver_connection.is_closed():
+        await connection.invalidate()  # reconnects at the next statement
     if connection.in_transaction():
         await connection.rollback()
     return connection
@@ -102,17 +100,13 @@ async def connection(
 ) -> AsyncIterator[AsyncConnection]:
     """A connection inside the test's transaction, which is rolled back afterwards."""
     connection = await _usable(_worker_connection, engine)
-    # asyncpg sends BEGIN with the first statement: beginning costs no trip to the server,
-    # nor through the event loop.
-    assert connection.sync_connection is not None
-    connection.sync_connection.begin()
+    await connection.begin()
     try:
         yield connection
     finally:
         try:
             for session in sessions_to_close:
-                if session.in_transaction():  # one never used holds nothing
-                    await session.close()
+                await session.close()
         finally:
             # The test's transaction, or one it began after committing or rolling back.
             if not connection.closed and connection.in_transaction():
