@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio.to_thread
+from pg_harness.databases import database_names, kept_templates_prefix
 from sqlalchemy.engine import URL
 
 # Bounds a hang, times nothing: the copied suite runs in full on a shared machine.
@@ -78,3 +80,12 @@ def revision_id(revision: Path) -> str:
 
 def passed(output: str, test: str) -> bool:
     return re.search(rf"^PASSED \S*{re.escape(test)}", output, re.M) is not None
+
+
+async def clean_db_leaves_nothing(newcomer: Newcomer, admin_url: URL) -> None:
+    """`make clean-db` in the copy drops what its runs kept: its template, its data folder."""
+    # A command: a thread of its own, off the test's event loop.
+    await anyio.to_thread.run_sync(newcomer.succeed, "make", "clean-db")
+    kept = await database_names(admin_url, kept_templates_prefix(newcomer.project))
+    assert not kept, "make clean-db left a kept template of the copy"
+    assert not (newcomer.project / ".pgdata-test").exists()

@@ -15,7 +15,6 @@ from textwrap import indent
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from pg_harness.databases import create_database, database_name, drop_database
 from pg_harness.migrations.catalog import KINDS
 from pg_harness.migrations.checks import MigrationCheckError, check_revision
 from pg_harness.project import project
@@ -200,10 +199,8 @@ async def case_database(
     case: Case, run_databases: RunDatabases, worker_name: str
 ) -> AsyncIterator[URL]:
     """An empty database of the case's own: a failed check leaves it anywhere in the walk."""
-    name = database_name(run_databases.run, f"{worker_name}_broken_{case.name}")
-    url = await create_database(run_databases.admin_url, name)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(f"{worker_name}_broken_{case.name}", migrated=False) as url:
+        yield url
 
 
 def script_directory(tmp: Path, case: Case) -> Config:

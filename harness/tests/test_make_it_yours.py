@@ -6,14 +6,12 @@ revision: `make test` passes again, and the harness's checks picked the revision
 """
 
 import re
-import subprocess
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 import pytest
-from newcomer import SUITE_TIMEOUT, Newcomer, passed, revision_id
-from pg_harness.databases import database_names, kept_templates_prefix
+from newcomer import SUITE_TIMEOUT, Newcomer, clean_db_leaves_nothing, passed, revision_id
 from pg_harness.server import RunDatabases
 from template_example import needs_the_example
 
@@ -46,17 +44,7 @@ def readme_block(readme: Path) -> str:
 def make_it_yours(newcomer: Newcomer) -> None:
     newcomer.env["PYTEST_ADDOPTS"] = "-rA"
     block = readme_block(newcomer.project / "README.md")
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block],
-        cwd=newcomer.project,
-        env=newcomer.env,
-        capture_output=True,
-        text=True,
-        timeout=SUITE_TIMEOUT,
-        check=False,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"the README's block failed:\n{output}"
+    output = newcomer.succeed("bash", "-euo", "pipefail", "-c", block, timeout=SUITE_TIMEOUT)
     # The example is gone, and the suite ran on an empty history.
     assert not list((newcomer.project / "alembic" / "versions").glob("*.py"))
     assert not (newcomer.project / "orm" / "models" / "user.py").exists()
@@ -91,6 +79,4 @@ async def test_the_readme_makes_the_template_yours_and_the_harness_follows(
     # The commands block: a thread of their own, off this worker's event loop.
     await anyio.to_thread.run_sync(make_it_yours, newcomer)
 
-    await anyio.to_thread.run_sync(newcomer.succeed, "make", "clean-db")
-    kept = await database_names(run_databases.admin_url, kept_templates_prefix(newcomer.project))
-    assert not kept, "make clean-db left a kept template of the copy"
+    await clean_db_leaves_nothing(newcomer, run_databases.admin_url)

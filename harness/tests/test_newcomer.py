@@ -19,10 +19,13 @@ import anyio
 import anyio.to_thread
 import newcomer_files
 import pytest
-from newcomer import BIN, SUITE_TIMEOUT, Newcomer, passed, revision_id
-from pg_harness.databases import (
-    database_names,
-    kept_templates_prefix,
+from newcomer import (
+    BIN,
+    SUITE_TIMEOUT,
+    Newcomer,
+    clean_db_leaves_nothing,
+    passed,
+    revision_id,
 )
 from pg_harness.server import RunDatabases
 from template_example import needs_the_example
@@ -74,11 +77,7 @@ async def test_the_harness_covers_a_newcomers_model_router_and_revision(
     # The commands block: a thread of their own, off this worker's event loop.
     await anyio.to_thread.run_sync(follow_the_readme_then_make_mistakes, newcomer)
 
-    # What the copy's runs kept: `make clean-db` removes it.
-    await anyio.to_thread.run_sync(newcomer.succeed, "make", "clean-db")
-    kept = await database_names(run_databases.admin_url, kept_templates_prefix(newcomer.project))
-    assert not kept, "make clean-db left a kept template of the copy"
-    assert not (newcomer.project / ".pgdata-test").exists()
+    await clean_db_leaves_nothing(newcomer, run_databases.admin_url)
 
 
 def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from pg_harness.databases import create_database, database_name, drop_database
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
 from pg_harness.urls import asyncpg_connect_args
@@ -42,10 +41,8 @@ def env_for(url: URL, max_body_size: int) -> dict[str, str]:
 @pytest.fixture(scope="module")
 async def database(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
     """A database of this module's own: the servers below commit to it."""
-    name = database_name(run_databases.run, f"{worker_name}_body_limit")
-    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(f"{worker_name}_body_limit") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ import anyio.to_thread
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
-from pg_harness.databases import create_database, database_name, drop_database
 from pg_harness.server import RunDatabases
 from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import text
@@ -99,10 +98,8 @@ def cli_env(database_url: URL, **settings: str) -> dict[str, str]:
 
 @pytest.fixture
 async def empty_db(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
-    name = database_name(run_databases.run, f"{worker_name}_lock")
-    url = await create_database(run_databases.admin_url, name)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(f"{worker_name}_lock", migrated=False) as url:
+        yield url
 
 
 @dataclass

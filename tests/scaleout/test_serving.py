@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
-from pg_harness.databases import create_database, database_name, drop_database
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
@@ -37,10 +36,8 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], seconds: float = 30
 
 @pytest.fixture
 async def unmigrated_database(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
-    name = database_name(run_databases.run, f"{worker_name}_serve")
-    url = await create_database(run_databases.admin_url, name)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(f"{worker_name}_serve", migrated=False) as url:
+        yield url
 
 
 async def app_connections(url: URL) -> int:

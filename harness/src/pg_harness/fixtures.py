@@ -48,10 +48,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 async def database_url(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
     """This worker's own database, cloned from the migrated template."""
-    name = database_name(run_databases.run, worker_name)
-    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(worker_name) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +124,8 @@ def session(connection: AsyncConnection, sessions_to_close: list[AsyncSession]) 
 @pytest.fixture
 async def fresh_database(run_databases: RunDatabases, worker_name: str) -> AsyncIterator[URL]:
     """A database of its own, cloned from the template, for real commits and DDL; dropped after."""
-    name = database_name(run_databases.run, f"{worker_name}_{next(_numbers)}")
-    url = await create_database(run_databases.admin_url, name, template=run_databases.template)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(f"{worker_name}_{next(_numbers)}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +134,8 @@ async def empty_database(
 ) -> AsyncIterator[URL]:
     """A database with no schema at all (from template0), for this module."""
     module = request.module.__name__.split(".")[-1]
-    name = database_name(run_databases.run, f"{worker_name}_{module}")
-    url = await create_database(run_databases.admin_url, name)
-    yield url
-    await drop_database(run_databases.admin_url, name)
+    async with run_databases.database(f"{worker_name}_{module}", migrated=False) as url:
+        yield url
 
 
 @pytest.fixture

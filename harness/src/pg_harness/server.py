@@ -15,14 +15,21 @@ The app's DATABASE_URL is never read: a developer's `.env` may point at a real d
 import fcntl
 import os
 import sys
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from anyio.from_thread import start_blocking_portal
 from sqlalchemy.engine import URL
 
-from pg_harness.databases import TestRun, kept_template_name
+from pg_harness.databases import (
+    TestRun,
+    create_database,
+    database_name,
+    drop_database,
+    kept_template_name,
+)
 from pg_harness.embedded.dev import kept_data_dir, own_parent
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
@@ -39,6 +46,18 @@ class RunDatabases:
     template_builds: int
     # TEST_PGBOUNCER=1: the port of the run's PgBouncer, which the app under test goes through.
     pgbouncer_port: int | None = None
+
+    @asynccontextmanager
+    async def database(self, what: str, migrated: bool = True) -> AsyncIterator[URL]:
+        """A database of this run's, named for `what`: a clone of the migrated template, or
+        empty (`migrated=False`); dropped on leaving."""
+        name = database_name(self.run, what)
+        template = self.template if migrated else "template0"
+        url = await create_database(self.admin_url, name, template=template)
+        try:
+            yield url
+        finally:
+            await drop_database(self.admin_url, name)
 
     def to_workerinput(self) -> dict[str, object]:
         return {
