@@ -75,18 +75,30 @@ async def _worker_connection(engine: AsyncEngine) -> AsyncIterator[list[AsyncCon
     await kept[0].close()
 
 
-async def _usable(kept: list[AsyncConnection], engine: AsyncEngine) -> AsyncConnection:
-    """The worker's connection, ready for a test: reopened if a test closed it, discarded
-    if the server closed it between tests (asyncpg knows without a round trip), and out of
-    any transaction a test left behind."""
+async def begin_test_transaction(
+    kept: list[AsyncConnection], engine: AsyncEngine
+) -> AsyncConnection:
+    """The worker's connection in a new transaction: reopened if a test closed it,
+    replaced if the server closed it between tests (asyncpg knows without a round trip),
+    and out of any transaction a test left behind."""
     connection = kept[0]
     if connection.closed:
         connection = kept[0] = await engine.connect()
-    raw = await connection.get_raw_connection()
-    if raw.driver_connection is not None and raw.driver_connection.is_closed():
-        await connection.invalidate()  # reconnects at the next statement
+    sync = connection.sync_connection
+    assert sync is not None
+    if not sync.invalidated:
+        driver = sync.connection.driver_connection
+        if driver is not None and driver.is_closed():
+            await connection.invalidate()
     if connection.in_transaction():
         await connection.rollback()
+    if sync.invalidated:
+        # Reconnect here, inside the event loop's greenlet: the synchronous BEGIN below
+        # could not.
+        await connection.get_raw_connection()
+    # asyncpg sends BEGIN with the first statement, so beginning is bookkeeping: done
+    # synchronously, it costs no trip through the event loop either.
+    sync.begin()
     return connection
 
 
@@ -97,14 +109,14 @@ async def connection(
     sessions_to_close: list[AsyncSession],
 ) -> AsyncIterator[AsyncConnection]:
     """A connection inside the test's transaction, which is rolled back afterwards."""
-    connection = await _usable(_worker_connection, engine)
-    await connection.begin()
+    connection = await begin_test_transaction(_worker_connection, engine)
     try:
         yield connection
     finally:
         try:
             for session in sessions_to_close:
-                await session.close()
+                if session.in_transaction():  # a session never used holds nothing
+                    await session.close()
         finally:
             # The test's transaction, or one it began after committing or rolling back.
             if not connection.closed and connection.in_transaction():
