@@ -2,7 +2,6 @@
 
 import asyncio
 import gc
-import logging
 import os
 import sys
 
@@ -10,6 +9,8 @@ import uvicorn
 from alembic.util import CommandError
 
 from app.factory import create_app
+from app.observability.logs import configure_logging, logging_config
+from app.observability.metrics import shared_across_workers
 from app.settings import InvalidSettingsError, Settings, load_settings
 from orm.migrations import upgrade_database
 
@@ -49,27 +50,26 @@ def serve(settings: Settings, app_path: str = "main:app") -> None:
     """Serve `app_path` (imported by each worker) with the settings' workers and timeouts."""
     if settings.migrate_on_start:
         migrate(settings)
+    with shared_across_workers(settings.workers):
+        _run(settings, app_path)
+
+
+def _run(settings: Settings, app_path: str) -> None:
     uvicorn.run(
         app_path,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        log_config=logging_config(settings),
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        # The app logs each request itself, with its route template, duration and id.
+        access_log=False,
         # A worker answers the supervisor's health ping only after it has imported the app;
         # uvicorn's 5 s default killed and respawned workers forever on a busy 2-core machine.
         timeout_worker_healthcheck=60,
         # On SIGTERM: stop accepting, let in-flight requests finish for this long, then
         # run the lifespan's shutdown, which closes the pool.
         timeout_graceful_shutdown=settings.shutdown_timeout,
-    )
-
-
-def _log_to_stderr(settings: Settings) -> None:
-    # uvicorn configures its own loggers only; without this the application's INFO lines
-    # (pool size, pool closed) would be dropped. Runs in every worker: each imports us.
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s"
     )
 
 
@@ -83,7 +83,8 @@ def _tune_garbage_collection() -> None:
 
 
 settings = _settings()
-_log_to_stderr(settings)
+# Before anything logs; each worker runs this too, as it imports this module.
+configure_logging(settings)
 app = create_app(settings)
 _tune_garbage_collection()
 

@@ -80,8 +80,16 @@ class Settings(BaseSettings):
     # Seconds that in-flight requests get to finish after SIGTERM.
     shutdown_timeout: int = Field(default=20, ge=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # text: readable, for a terminal; json: one JSON object per line, for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
     # A line per request; behind a proxy that logs requests, turning it off saves CPU.
     access_log: bool = True
+    # Prometheus metrics at /metrics, on the app's port: keep that path off the public
+    # route (README, "Operating it").
+    metrics_enabled: bool = True
+    # Milliseconds; a statement slower than this is counted and logged (its text, never its
+    # parameters); 0 turns it off.
+    db_slow_query_ms: float = Field(default=500.0, ge=0)
 
     @model_validator(mode="after")
     def _fits_pgbouncer(self) -> Self:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 from app.database_url import driver_options
+from app.observability.database import MeasuredPool, observe
 from app.settings import Settings
 from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
 
@@ -89,6 +90,7 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
+        poolclass=MeasuredPool,
         connect_args=connect_args,
         **engine_options,
     )
@@ -97,6 +99,8 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     _close_timed_out_connections_at_once(engine)
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
+    # After _replace_closed_connections: a connection it discards is not counted as used.
+    observe(engine, "read" if read_only else "write", settings)
     return engine
 
 

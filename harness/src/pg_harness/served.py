@@ -20,7 +20,19 @@ from pg_harness.processes import free_port
 from pg_harness.project import project
 
 # Settings of the developer's environment that must not reach the served app.
-_INHERITED_SETTINGS = ("DATABASE_URL", "DIRECT_URL", "DB_", "MIGRATE_", "WORKERS", "PORT")
+_INHERITED_SETTINGS = (
+    "DATABASE_URL",
+    "DIRECT_URL",
+    "DB_",
+    "MIGRATE_",
+    "WORKERS",
+    "PORT",
+    "LOG_",
+    "ACCESS_LOG",
+    "METRICS_",
+    "PROMETHEUS_",
+    "OTEL_",
+)
 
 
 class Served:

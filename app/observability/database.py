@@ -1,0 +1,102 @@
+"""The pools' and queries' figures, from SQLAlchemy's events, and slow queries logged.
+
+Kept from events as they happen, in each process's own metrics, rather than read from the
+pool at scrape time: a collector's reading would come from whichever worker answered
+the scrape only.
+"""
+
+import logging
+import time
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+
+from app.observability.metrics import (
+    POOL_CHECKED_OUT,
+    POOL_OVERFLOW,
+    POOL_SIZE,
+    POOL_TIMEOUTS,
+    POOL_WAIT,
+    QUERY_DURATION,
+    SLOW_QUERIES,
+)
+from app.settings import Settings
+
+logger = logging.getLogger("app.queries")
+
+_STARTED = "observability.started"
+
+
+class MeasuredPool(AsyncAdaptedQueuePool):
+    """The app's pool, timing each wait for a connection and counting those that time out."""
+
+    pool_label = "write"  # observe() names it
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        except PoolTimeoutError:
+            POOL_TIMEOUTS.labels(self.pool_label).inc()
+            raise
+        finally:
+            POOL_WAIT.labels(self.pool_label).observe(time.perf_counter() - started)
+
+
+def observe(engine: AsyncEngine, pool: str, settings: Settings) -> None:
+    """Counts `engine`'s pool (`pool`: its label) and times its statements, as `settings` say.
+
+    Statements slower than DB_SLOW_QUERY_MS are logged with their text, never their
+    parameters.
+    """
+    if settings.metrics_enabled:
+        _count_pool(engine, pool)
+    if settings.metrics_enabled or settings.db_slow_query_ms:
+        _time_queries(engine, pool, settings.metrics_enabled, settings.db_slow_query_ms / 1000)
+
+
+def _count_pool(engine: AsyncEngine, pool: str) -> None:
+    sync_pool = engine.sync_engine.pool
+    if isinstance(sync_pool, MeasuredPool):
+        sync_pool.pool_label = pool
+    POOL_SIZE.labels(pool).set(sync_pool.size())  # type: ignore[attr-defined]
+    checked_out = POOL_CHECKED_OUT.labels(pool)
+    overflow = POOL_OVERFLOW.labels(pool)
+
+    def count_overflow() -> None:
+        overflow.set(max(0, sync_pool.overflow()))  # type: ignore[attr-defined]
+
+    @event.listens_for(sync_pool, "checkout")
+    def checkout(*_: object) -> None:
+        checked_out.inc()
+        count_overflow()
+
+    @event.listens_for(sync_pool, "checkin")
+    def checkin(*_: object) -> None:
+        checked_out.dec()
+        count_overflow()
+
+
+def _time_queries(engine: AsyncEngine, pool: str, count: bool, slow_after: float) -> None:
+    query_duration = QUERY_DURATION.labels(pool)
+    slow_queries = SLOW_QUERIES.labels(pool)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def start(conn: Connection, *_: object) -> None:
+        conn.info[_STARTED] = time.perf_counter()
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def finish(conn: Connection, cursor: object, statement: str, *_: object) -> None:
+        seconds = time.perf_counter() - conn.info.pop(_STARTED)
+        if count:
+            query_duration.observe(seconds)
+        if slow_after and seconds >= slow_after:
+            if count:
+                slow_queries.inc()
+            # The statement's text only: its parameters are the clients' data.
+            logger.warning(
+                "slow query (%.0f ms) on the %s pool: %s", seconds * 1000, pool, statement
+            )

@@ -1,0 +1,146 @@
+"""The Prometheus metrics, and `/metrics`, whose numbers cover every worker process.
+
+With several workers each process counts into files of its own in PROMETHEUS_MULTIPROC_DIR
+(prometheus-client's multiprocess mode) and a scrape, whichever worker answers it, adds
+them up. `python main.py` makes that folder before its workers start and removes it when
+they have stopped; under a bare `uvicorn --workers N`, set it yourself to an empty folder
+the service owns, emptied before each start.
+
+The variable must be set before this module is imported: prometheus-client picks its
+storage at import.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+# Seconds. Requests and queries of this service take milliseconds; the top buckets catch
+# the timeouts (DB_STATEMENT_TIMEOUT is 30 s by default).
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer a request; its _count is the number of requests.",
+    ["method", "route", "status"],
+    buckets=_BUCKETS,
+)
+# Per worker process (the pid label with several workers), by pool: "write" or "read".
+POOL_SIZE = Gauge(
+    "db_pool_size", "Connections the pool keeps.", ["pool"], multiprocess_mode="liveall"
+)
+POOL_CHECKED_OUT = Gauge(
+    "db_pool_checked_out",
+    "Connections in use by requests.",
+    ["pool"],
+    multiprocess_mode="liveall",
+)
+POOL_OVERFLOW = Gauge(
+    "db_pool_overflow",
+    "Connections open beyond the pool's size (DB_MAX_OVERFLOW).",
+    ["pool"],
+    multiprocess_mode="liveall",
+)
+POOL_WAIT = Histogram(
+    "db_pool_wait_seconds",
+    "Time a request waited for a connection, connecting included.",
+    ["pool"],
+    buckets=_BUCKETS,
+)
+POOL_TIMEOUTS = Counter(
+    "db_pool_timeouts", "Requests that got no connection within DB_POOL_TIMEOUT.", ["pool"]
+)
+QUERY_DURATION = Histogram(
+    "db_query_duration_seconds", "Time a statement took, by pool.", ["pool"], buckets=_BUCKETS
+)
+SLOW_QUERIES = Counter(
+    "db_slow_queries", "Statements slower than DB_SLOW_QUERY_MS (each also logged).", ["pool"]
+)
+
+# A live gauge's file: gauge_liveall_<pid>.db.
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db")
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_workers(directory: str) -> None:
+    """Drops the live gauges of workers that died without saying so (killed, crashed).
+
+    Their counters and histograms stay: a total must not drop when a worker is replaced.
+    """
+    for pid in {
+        int(m[1]) for f in Path(directory).iterdir() if (m := _LIVE_GAUGE_FILE.match(f.name))
+    }:
+        if not _is_alive(pid):
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def forget_this_worker() -> None:
+    """At a worker's shutdown: its pool figures no longer count."""
+    if directory := os.environ.get(MULTIPROC_DIR):
+        multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
+
+
+def exposition() -> bytes:
+    """The text a scrape gets: every worker's numbers, or this process's alone."""
+    directory = os.environ.get(MULTIPROC_DIR)
+    if not directory:
+        return generate_latest(REGISTRY)
+    forget_dead_workers(directory)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@contextmanager
+def shared_across_workers(workers: int) -> Iterator[None]:
+    """Around serving: with several workers, a folder where each counts (PROMETHEUS_MULTIPROC_DIR).
+
+    Ours, made and removed here, unless the environment names one: that one is emptied
+    first, since numbers left by an earlier run would be added to this one's.
+    """
+    if given := os.environ.get(MULTIPROC_DIR):
+        for leftover in Path(given).glob("*.db"):
+            leftover.unlink()
+        yield
+        return
+    if workers == 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="prometheus-")
+    os.environ[MULTIPROC_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_DIR]
+        shutil.rmtree(directory, ignore_errors=True)

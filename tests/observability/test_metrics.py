@@ -1,0 +1,70 @@
+"""/metrics: requests by route template, the pools from their events, slow queries."""
+
+import logging
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.engine import URL
+
+from tests.in_process import app_client, settings_for
+from tests.observability.scrape import samples, value
+
+REQUESTS = "http_request_duration_seconds_count"
+
+
+async def test_requests_are_counted_by_route_template_method_and_status_class(
+    client: AsyncClient,
+) -> None:
+    before = (await client.get("/metrics")).text
+    for user_id in (999_999_991, 999_999_992, 999_999_993):
+        assert (await client.get(f"/users/{user_id}")).status_code == 404
+    await client.get("/no/such/path/123")
+    after = (await client.get("/metrics")).text
+
+    route = {"method": "GET", "route": "/users/{user_id}", "status": "4xx"}
+    assert value(after, REQUESTS, **route) - value(before, REQUESTS, **route) == 3
+    # Raw paths never become labels: a client could make a new series per request.
+    unmatched = {"route": "unmatched", "status": "4xx"}
+    assert value(after, REQUESTS, **unmatched) - value(before, REQUESTS, **unmatched) == 1
+    assert not any("/no/such" in str(labels) for labels, _ in samples(after, REQUESTS))
+
+
+async def test_metrics_are_no_part_of_the_api_and_can_be_turned_off(database_url: URL) -> None:
+    async with app_client(settings_for(database_url)) as client:
+        assert "/metrics" not in (await client.get("/openapi.json")).json()["paths"]
+    async with app_client(settings_for(database_url, metrics_enabled=False)) as client:
+        assert (await client.get("/metrics")).status_code == 404
+
+
+async def test_the_pools_figures_come_from_their_events(database_url: URL) -> None:
+    settings = settings_for(database_url, db_pool_size=3, db_read_pool_size=2)
+    async with app_client(settings) as client:
+        for _ in range(3):
+            assert (await client.get("/users")).status_code == 200
+        scrape = (await client.get("/metrics")).text
+
+    assert value(scrape, "db_pool_size", pool="write") == 3
+    assert value(scrape, "db_pool_size", pool="read") == 2
+    # Every connection went back to its pool; none beyond the pool's size was opened.
+    assert value(scrape, "db_pool_checked_out", pool="read") == 0
+    assert value(scrape, "db_pool_overflow", pool="write") == 0
+    assert value(scrape, "db_pool_wait_seconds_count", pool="read") >= 3
+    assert value(scrape, "db_query_duration_seconds_count", pool="read") >= 3
+
+
+async def test_a_slow_query_is_counted_and_logged_with_its_text_not_its_parameters(
+    database_url: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every statement is "slow" at a millionth of a millisecond.
+    settings = settings_for(database_url, db_slow_query_ms=0.000001)
+    async with app_client(settings) as client:
+        before = (await client.get("/metrics")).text
+        with caplog.at_level(logging.WARNING, logger="app.queries"):
+            assert (await client.get("/users/987654321")).status_code == 404
+        after = (await client.get("/metrics")).text
+
+    slow = [record.getMessage() for record in caplog.records if record.name == "app.queries"]
+    assert slow, "no slow query logged"
+    assert all("FROM user_account" in line and "987654321" not in line for line in slow), slow
+    counted = value(after, "db_slow_queries_total") - value(before, "db_slow_queries_total")
+    assert counted >= len(slow) >= 1
