@@ -1,5 +1,6 @@
 """Traces: a server span per request, with the request id, and the database spans under it."""
 
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.engine import URL
 from api.dependencies import SessionDep
 from app.factory import create_app
 from app.observability import tracing
+from app.observability.logs import RequestIdFilter
 from app.observability.request_id import HEADER
 from tests.in_process import app_client, settings_for
 
@@ -32,6 +34,15 @@ async def traced(database_url: URL) -> AsyncIterator[tuple[object, InMemorySpanE
     async with app_client(app) as client:
         yield client, exporter
     provider.shutdown()
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def trace_of(spans: tuple[ReadableSpan, ...], root: ReadableSpan) -> list[ReadableSpan]:
@@ -59,8 +70,21 @@ async def test_one_request_is_one_tree_with_its_id_and_its_queries(
     traced: tuple[object, InMemorySpanExporter],
 ) -> None:
     client, exporter = traced
-    response = await client.get("/users/999999999", headers={HEADER: "trace-me-1"})  # type: ignore[attr-defined]
+    access_lines = Captured()
+    access_lines.addFilter(RequestIdFilter())  # as the app's own handler has it
+    access_log = logging.getLogger("app.requests")
+    access_log.addHandler(access_lines)
+    access_log.setLevel(logging.INFO)
+    try:
+        response = await client.get("/users/999999999", headers={HEADER: "trace-me-1"})  # type: ignore[attr-defined]
+    finally:
+        access_log.removeHandler(access_lines)
+        access_log.setLevel(logging.NOTSET)
     assert response.status_code == 404
+    # One id, from the header to the log line to the span.
+    assert response.headers[HEADER] == "trace-me-1"
+    [line] = access_lines.records
+    assert line.request_id == "trace-me-1"  # type: ignore[attr-defined]
     spans = exporter.get_finished_spans()
 
     servers = [span for span in spans if span.kind is SpanKind.SERVER]
