@@ -4,6 +4,7 @@ import logging
 import time
 
 from opentelemetry import trace
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import request_id
@@ -37,6 +38,15 @@ class ObservedRequests:
         self.app = app
         self.access_log = access_log
         self.count = count
+        # The histogram of each (method, route, status class): labels() takes a lock.
+        self._histograms: dict[tuple[str, str, int], Histogram] = {}
+
+    def _histogram(self, method: str, route: str, status: int) -> Histogram:
+        key = (method, route, status // 100)
+        if (found := self._histograms.get(key)) is None:
+            found = REQUEST_DURATION.labels(method, route, f"{status // 100}xx")
+            self._histograms[key] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +76,7 @@ class ObservedRequests:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             route = route_template(scope)
             if self.count:
-                REQUEST_DURATION.labels(method, route, f"{status // 100}xx").observe(seconds)
+                self._histogram(method, route, status).observe(seconds)
             if self.access_log:
                 logger.info(
                     "%s %s %d %.1f ms",
