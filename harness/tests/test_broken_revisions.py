@@ -6,11 +6,8 @@ database of its own to the head and runs check_revision on that revision: it mus
 and its message must name it and the kind of object, as catalog.KINDS spells it.
 """
 
-import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from textwrap import indent
 
 import pytest
 from alembic.config import Config
@@ -19,32 +16,14 @@ from pg_harness.migrations.catalog import KINDS
 from pg_harness.migrations.checks import MigrationCheckError, check_revision
 from pg_harness.project import project
 from pg_harness.server import RunDatabases
+from revision_on_top import TEST_REVISION, Case, script_directory, sql
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from template_example import needs_the_example
 
-TEST_REVISION = "7e57c0de0001"
-
 pytestmark = needs_the_example
-
-
-@dataclass(frozen=True)
-class Case:
-    """The test revision's upgrade and downgrade, as Python with `op` and `sa` in scope."""
-
-    name: str
-    upgrade: str
-    downgrade: str = "pass"
-    # The kind the check must report; None for a revision that must pass.
-    kind: str | None = None
-    # An extension the case needs from the server, skipped if it is not installed.
-    extension: str | None = None
-
-
-def sql(*statements: str) -> str:
-    return "\n".join(f"op.execute({statement!r})" for statement in statements)
 
 
 FORGOTTEN = [
@@ -201,40 +180,6 @@ async def case_database(
     """An empty database of the case's own: a failed check leaves it anywhere in the walk."""
     async with run_databases.database(f"{worker_name}_broken_{case.name}", migrated=False) as url:
         yield url
-
-
-def script_directory(tmp: Path, case: Case) -> Config:
-    """The project's revisions and env.py, plus the case's revision on top of the head."""
-    head = ScriptDirectory.from_config(project().migrations.alembic_config()).get_current_head()
-    versions = tmp / "alembic" / "versions"
-    versions.mkdir(parents=True)
-    for name in ("env.py", "script.py.mako"):
-        shutil.copy(project().root / "alembic" / name, tmp / "alembic" / name)
-    for revision in (project().root / "alembic" / "versions").glob("*.py"):
-        shutil.copy(revision, versions / revision.name)
-    (versions / f"{TEST_REVISION}_{case.name}.py").write_text(
-        f'''"""test revision: {case.name}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = {TEST_REVISION!r}
-down_revision = {head!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{indent(case.upgrade, "    ")}
-
-
-def downgrade() -> None:
-{indent(case.downgrade, "    ")}
-'''
-    )
-    config = project().migrations.alembic_config()
-    config.set_main_option("script_location", str(tmp / "alembic"))
-    return config
 
 
 async def check_the_test_revision(connection: AsyncConnection, config: Config) -> str | None:

@@ -1,0 +1,354 @@
+"""The DDL review: statements that are right and still take production down, per revision.
+
+It reads what `alembic upgrade --sql` writes for the whole history, with PostgreSQL's own
+parser (libpg_query, through pglast), and walks it oldest first, so that it knows which
+tables each revision found already there (a table created in the same revision is empty:
+nothing it does to that table blocks anyone) and which NOT NULL checks an earlier
+statement validated. For each statement that takes a lock production would feel, or
+breaks the release still running during a rolling deploy, a `Finding` says the lock, why
+it hurts, and what to write instead.
+
+A revision accepts a finding in its own file, with its reason, never globally:
+
+    DDL_REVIEW_ACCEPTS = {"create-index-blocks-writes": "tag has at most 20 rows"}
+
+An acceptance for a rule that finds nothing in that revision is itself reported, so that
+none outlives the statement it was written for.
+"""
+
+import io
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import Script
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+
+from pg_harness.migrations.checks import (
+    MigrationCheckError,
+    describe,
+    revisions,
+)
+from pg_harness.project import project
+
+ACCEPTS = "DDL_REVIEW_ACCEPTS"
+
+# Functions a column default may call without rewriting the table: PostgreSQL evaluates
+# a non-volatile default once and stores it in the catalog (PostgreSQL 11 and later).
+NON_VOLATILE_DEFAULTS = frozenset(
+    {"now", "statement_timestamp", "transaction_timestamp", "current_date", "current_timestamp"}
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    lock: str
+    why: str
+    instead: str
+
+
+CREATE_INDEX = Rule(
+    "create-index-blocks-writes",
+    "SHARE on {table}",
+    "blocks every INSERT, UPDATE and DELETE on {table} until the index is built",
+    "build it CONCURRENTLY, outside the migration's transaction: inside "
+    "`with op.get_context().autocommit_block():`, `op.create_index(..., "
+    "postgresql_concurrently=True, if_not_exists=True)` (see the example revision "
+    "index_note_created_at_concurrently)",
+)
+ALTER_TYPE = Rule(
+    "alter-column-type-rewrites",
+    "ACCESS EXCLUSIVE on {table}",
+    "rewrites {table} and rebuilds its indexes while no query can read or write it "
+    "(only a change the server can skip, such as a longer varchar or varchar to text, "
+    "does not rewrite: accept it with that reason)",
+    "add a column of the new type, fill it in batches, switch the code over, then drop the "
+    "old column in a later release",
+)
+VOLATILE_DEFAULT = Rule(
+    "add-column-rewrites",
+    "ACCESS EXCLUSIVE on {table}",
+    "a volatile default ({default}) or a stored generated column is computed for every "
+    "existing row: {table} is rewritten while no query can read or write it",
+    "add the column without that default (or with a constant one), set the default for new "
+    "rows with ALTER COLUMN ... SET DEFAULT, and fill the existing rows in batches",
+)
+SET_NOT_NULL = Rule(
+    "set-not-null-scans",
+    "ACCESS EXCLUSIVE on {table}",
+    "scans all of {table} to check {column}, while no query can read or write it",
+    "first `ADD CONSTRAINT ... CHECK ({column} IS NOT NULL) NOT VALID`, then `VALIDATE "
+    "CONSTRAINT` (which lets writes through), then SET NOT NULL, which uses the validated "
+    "check and skips the scan (see the example revision note_updated_at_not_null)",
+)
+CONSTRAINT_SCAN = Rule(
+    "constraint-without-not-valid",
+    "{lock}",
+    "checks every row of {table} under a lock that blocks its writes",
+    "add it `NOT VALID` (it holds for new rows at once), then `VALIDATE CONSTRAINT` in a "
+    "later statement, which checks the old rows without blocking writes",
+)
+UNIQUE_CONSTRAINT = Rule(
+    "unique-constraint-builds-index",
+    "ACCESS EXCLUSIVE on {table}",
+    "builds its unique index while no query can read or write {table}",
+    "`CREATE UNIQUE INDEX CONCURRENTLY` first (in an autocommit block), then `ADD "
+    "CONSTRAINT ... UNIQUE USING INDEX`, which only attaches it",
+)
+BREAKS_RUNNING_RELEASE = Rule(
+    "breaks-running-release",
+    "ACCESS EXCLUSIVE on {table}",
+    "the release still running during a rolling deploy reads {what}: each of its "
+    "instances fails until it is replaced",
+    "expand and contract: stop reading {what} in one release, and drop or rename it in a "
+    "later one (accept the finding here, naming the release that stopped reading it)",
+)
+RULES = (
+    CREATE_INDEX,
+    ALTER_TYPE,
+    VOLATILE_DEFAULT,
+    SET_NOT_NULL,
+    CONSTRAINT_SCAN,
+    UNIQUE_CONSTRAINT,
+    BREAKS_RUNNING_RELEASE,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    statement: str
+    lock: str
+    why: str
+    instead: str
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.rule}] {self.statement}\n"
+            f"    takes {self.lock}: {self.why}\n"
+            f"    instead: {self.instead}"
+        )
+
+
+def finding(rule: Rule, statement: str, **details: str) -> Finding:
+    return Finding(
+        rule.name,
+        statement,
+        rule.lock.format(**details),
+        rule.why.format(**details),
+        rule.instead.format(**details),
+    )
+
+
+@dataclass
+class _Schema:
+    """What the walk knows of the schema: the NOT NULL checks validated so far."""
+
+    # constraint name -> (table, column) of a CHECK (column IS NOT NULL)
+    not_null_checks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    validated: set[tuple[str, str]] = field(default_factory=set)
+
+
+# pglast types a node's fields as unions of every kind of node: the walk reads them as Any,
+# having checked the node's own kind.
+
+
+def _table(relation: Any) -> str:
+    return str(relation.relname)
+
+
+def _not_null_column(constraint: Any) -> str | None:
+    """The column of a `CHECK (column IS NOT NULL)`, else None."""
+    expr: Any = constraint.raw_expr
+    if not isinstance(expr, ast.NullTest) or expr.nulltesttype != 1:  # IS_NOT_NULL
+        return None
+    column: Any = expr.arg
+    if isinstance(column, ast.ColumnRef) and column.fields and len(column.fields) == 1:
+        name: Any = column.fields[0]
+        return str(name.sval)
+    return None
+
+
+def _default_problem(column: Any) -> str | None:
+    """Why adding `column` rewrites the table, if it does."""
+    for constraint in column.constraints or ():
+        if constraint.contype == ConstrType.CONSTR_GENERATED:
+            return "a stored generated column"
+        default: Any = constraint.raw_expr
+        if constraint.contype == ConstrType.CONSTR_DEFAULT and isinstance(default, ast.FuncCall):
+            function: Any = default.funcname
+            name = str(function[-1].sval)
+            if name not in NON_VOLATILE_DEFAULTS:
+                return f"{name}()"
+    return None
+
+
+def review_sql(sql: str, schema: _Schema | None = None) -> list[Finding]:
+    """The findings in one revision's SQL; `schema` carries what earlier revisions did."""
+    schema = schema if schema is not None else _Schema()
+    created: set[str] = set()  # tables this revision created: empty, nobody waits on them
+    findings = []
+    for raw in parse_sql(sql):
+        start: int = raw.stmt_location or 0
+        statement = (sql[start : start + raw.stmt_len] if raw.stmt_len else sql[start:]).strip()
+        if "alembic_version" in statement:
+            continue  # Alembic's bookkeeping
+        node: Any = raw.stmt
+        if isinstance(node, ast.CreateStmt):
+            created.add(_table(node.relation))
+        elif isinstance(node, ast.IndexStmt):
+            if not node.concurrent and _table(node.relation) not in created:
+                findings.append(finding(CREATE_INDEX, statement, table=_table(node.relation)))
+        elif isinstance(node, ast.AlterTableStmt):
+            table = _table(node.relation)
+            for command_ in node.cmds or ():
+                findings.extend(_alter_table(command_, table, statement, table in created, schema))
+        elif isinstance(node, ast.RenameStmt) and node.relation is not None:
+            table = _table(node.relation)
+            if table in created:
+                continue
+            if node.renameType == ObjectType.OBJECT_COLUMN:
+                what = f"column {table}.{node.subname}"
+            elif node.renameType == ObjectType.OBJECT_TABLE:
+                what = f"table {table}"
+            else:
+                continue
+            findings.append(finding(BREAKS_RUNNING_RELEASE, statement, table=table, what=what))
+        elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TABLE:
+            for names in node.objects or ():
+                table = str(names[-1].sval)
+                if table not in created:
+                    findings.append(
+                        finding(
+                            BREAKS_RUNNING_RELEASE, statement, table=table, what=f"table {table}"
+                        )
+                    )
+    return findings
+
+
+def _alter_table(
+    cmd: Any, table: str, statement: str, is_new: bool, schema: _Schema
+) -> Iterator[Finding]:
+    kind = cmd.subtype
+    if kind == AlterTableType.AT_AddConstraint:
+        constraint = cmd.def_
+        column = (
+            _not_null_column(constraint) if constraint.contype == ConstrType.CONSTR_CHECK else None
+        )
+        if column and constraint.conname:
+            schema.not_null_checks[str(constraint.conname)] = (table, column)
+            if not constraint.skip_validation:
+                schema.validated.add((table, column))
+        if is_new:
+            return
+        if constraint.contype in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
+            if not constraint.skip_validation:
+                lock = (
+                    f"SHARE ROW EXCLUSIVE on {table} and the table it refers to"
+                    if constraint.contype == ConstrType.CONSTR_FOREIGN
+                    else f"ACCESS EXCLUSIVE on {table}"
+                )
+                yield finding(CONSTRAINT_SCAN, statement, table=table, lock=lock)
+        elif (
+            constraint.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY)
+            and not constraint.indexname  # USING INDEX only attaches one already built
+        ):
+            yield finding(UNIQUE_CONSTRAINT, statement, table=table)
+    elif kind == AlterTableType.AT_ValidateConstraint:
+        if (checked := schema.not_null_checks.get(str(cmd.name))) is not None:
+            schema.validated.add(checked)
+    elif kind == AlterTableType.AT_DropConstraint:
+        if (checked := schema.not_null_checks.pop(str(cmd.name), None)) is not None:
+            schema.validated.discard(checked)
+    elif is_new:
+        return
+    elif kind == AlterTableType.AT_AlterColumnType:
+        yield finding(ALTER_TYPE, statement, table=table)
+    elif kind == AlterTableType.AT_AddColumn:
+        if (problem := _default_problem(cmd.def_)) is not None:
+            yield finding(VOLATILE_DEFAULT, statement, table=table, default=problem)
+    elif kind == AlterTableType.AT_SetNotNull:
+        if (table, str(cmd.name)) not in schema.validated:
+            yield finding(SET_NOT_NULL, statement, table=table, column=str(cmd.name))
+    elif kind == AlterTableType.AT_DropColumn:
+        what = f"column {table}.{cmd.name}"
+        yield finding(BREAKS_RUNNING_RELEASE, statement, table=table, what=what)
+
+
+# Alembic writes this line before each revision's statements in `upgrade --sql`.
+_RUNNING = re.compile(r"^-- Running upgrade (?:\S+ )?-> (\w+)$", re.M)
+
+
+def _history_sql(config: Config) -> dict[str, str]:
+    """Each revision's SQL, from one `alembic upgrade base:heads --sql`."""
+    buffer = io.StringIO()
+    offline = Config(config.config_file_name, output_buffer=buffer, stdout=sys.stdout)
+    offline.set_main_option("script_location", config.get_main_option("script_location") or "")
+    command.upgrade(offline, "base:heads", sql=True)
+    text = buffer.getvalue()
+    marks = list(_RUNNING.finditer(text))
+    return {
+        mark[1]: text[mark.end() : marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        for i, mark in enumerate(marks)
+    }
+
+
+@cache
+def _review_history(config_file: str | None, script_location: str) -> dict[str, list[Finding]]:
+    config = Config(config_file)
+    config.set_main_option("script_location", script_location)
+    by_revision = _history_sql(config)
+    schema = _Schema()
+    return {
+        revision.revision: review_sql(by_revision.get(revision.revision, ""), schema)
+        for revision in revisions(config)
+    }
+
+
+def accepted(revision: Script) -> dict[str, str]:
+    """The findings `revision` accepts, by rule, with their reasons."""
+    accepts = getattr(revision.module, ACCEPTS, {})
+    rules = {rule.name for rule in RULES}
+    problems = [
+        f"{name!r} is no rule of the DDL review (its rules: {', '.join(sorted(rules))})"
+        for name in accepts
+        if name not in rules
+    ] + [
+        f"{name!r} is accepted without a reason"
+        for name, why in accepts.items()
+        if not str(why).strip()
+    ]
+    if problems:
+        raise MigrationCheckError(f"{describe(revision)}, {ACCEPTS}: " + "; ".join(problems))
+    return {str(name): str(why) for name, why in accepts.items()}
+
+
+def check_ddl(revision: Script, config: Config | None = None) -> None:
+    """Raises MigrationCheckError for the revision's findings it does not accept, and for
+    acceptances that no finding needs."""
+    base = config or project().migrations.alembic_config()
+    findings = _review_history(
+        base.config_file_name, base.get_main_option("script_location") or ""
+    )[revision.revision]
+    accepts = accepted(revision)
+    refused = [found for found in findings if found.rule not in accepts]
+    unused = sorted(set(accepts) - {found.rule for found in findings})
+    if refused:
+        raise MigrationCheckError(
+            f"{describe(revision)}: {len(refused)} statement(s) production would feel:\n"
+            + "\n".join(str(found) for found in refused)
+            + f"\nIf one is safe here (a small or new table), accept it in the revision: "
+            f'{ACCEPTS} = {{"{refused[0].rule}": "<why it is safe>"}}'
+        )
+    if unused:
+        raise MigrationCheckError(
+            f"{describe(revision)}: {ACCEPTS} accepts {', '.join(unused)}, which the review "
+            "no longer finds: remove it"
+        )
