@@ -179,3 +179,7 @@ async def test_each_test_starts_with_no_tags(
     )
     assert response.status_code == 201
 '''
+
+# An index on an existing table's column, for autogenerate to write as a plain CREATE INDEX.
+NOTE_TITLE = "    title: Mapped[str] = mapped_column(String(200))\n"
+NOTE_TITLE_INDEXED = "    title: Mapped[str] = mapped_column(String(200), index=True)\n"

@@ -4,9 +4,10 @@ In a copy of the project (reusing this virtual environment, without this test), 
 the README's "Add a model" says: a model related to an existing one, `make revision`,
 `make migrate`, a router and its test, `make test`. The new revision must show up in the
 stairway and no-trace checks, the drift check must pass, and the new tests run isolated
-like the others, all without a harness edit. Then two mistakes, each of which must fail
+like the others, all without a harness edit. Then three mistakes, each of which must fail
 the copied suite with a message naming the revision: a downgrade() that undoes nothing,
-and a model column with no revision.
+a model column with no revision, and an index on an existing table as autogenerate
+writes it (the DDL review asks for CONCURRENTLY).
 
 The copy uses what this run uses: the server of TEST_DATABASE_URL if set, else embedded
 servers of its own (in the copy, so `nobody` can reach them when we run as root).
@@ -123,3 +124,22 @@ def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
     failure = newcomer.fail(str(BIN / "pytest"), "-n", "auto", "tests/migrations")
     assert f"the models and the migrations up to revision {new} ('add tag'" in failure, failure
     assert "'add_column', None, 'tag', Column('colour'" in failure, failure
+
+    # Mistake 3: an index on a table production already fills, as autogenerate writes it.
+    newcomer.edit(
+        "orm/models/tag.py",
+        "    label: Mapped[str] = mapped_column(String(50))\n" + newcomer_files.UNMIGRATED_COLUMN,
+        "    label: Mapped[str] = mapped_column(String(50))\n",
+    )
+    newcomer.edit(
+        "orm/models/note.py", newcomer_files.NOTE_TITLE, newcomer_files.NOTE_TITLE_INDEXED
+    )
+    newcomer.succeed("make", "revision", "m=index note title")
+    [indexed] = (newcomer.project / "alembic" / "versions").glob("*_index_note_title.py")
+    assert "op.create_index(" in indexed.read_text(), indexed.read_text()
+    failure = newcomer.fail(
+        str(BIN / "pytest"), "-n", "auto", "tests/migrations/test_ddl_review.py"
+    )
+    assert f"revision {revision_id(indexed)} ('index note title'" in failure, failure
+    assert "[create-index-blocks-writes] CREATE INDEX ix_note_title ON note" in failure, failure
+    assert "CONCURRENTLY" in failure, failure
