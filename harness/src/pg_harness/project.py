@@ -8,6 +8,10 @@ migrations = "orm.migrations"
 database-url = "app.settings:configured_database_url"
 # what decides the migrated schema: the kept template is rebuilt when one of them changes
 schema-sources = ["alembic", "orm", "alembic.ini", "uv.lock"]
+# the release whose tests must pass on the new schema (a git ref; default: the newest tag
+# before HEAD, else the merge-base with the main branch), and its pytest options
+previous-release = "v1.4.0"
+previous-release-pytest-args = ["-m", "not slow", "--ignore=tests/migrations", "-n", "2"]
 ```
 
 Under pytest, the project of the run's rootdir; otherwise (the command-line entry points)
@@ -49,6 +53,8 @@ class Project:
     migrations_module: str
     database_url_function: str | None
     schema_sources: tuple[str, ...]
+    previous_release: str | None = None
+    previous_release_pytest_args: tuple[str, ...] = ()
 
     @property
     def migrations(self) -> Migrations:
@@ -88,6 +94,8 @@ def find_project(start: Path) -> Project:
             schema_sources=tuple(
                 config.get("schema-sources", ["alembic", "orm", "alembic.ini", "uv.lock"])
             ),
+            previous_release=config.get("previous-release"),
+            previous_release_pytest_args=tuple(config.get("previous-release-pytest-args", ())),
         )
     raise ProjectNotFoundError(
         f"no pyproject.toml with a [tool.pg_harness] table in {start} or above it "

@@ -1,0 +1,69 @@
+"""The previous-release check: in a copy with a release tagged, it passes on a history
+that keeps the schema, and fails a revision that drops a column the release still reads,
+naming the revision and the release's failing tests."""
+
+import anyio.to_thread
+import pytest
+from newcomer import BIN, SUITE_TIMEOUT, Newcomer, clean_db_leaves_nothing, passed
+from pg_harness.migrations.checks import head_revision
+from pg_harness.server import RunDatabases
+from template_example import needs_the_example
+
+pytestmark = [pytest.mark.slow, needs_the_example]
+
+GIT = ["git", "-c", "user.name=Newcomer", "-c", "user.email=newcomer@example.org"]
+CHECK = "tests/migrations/test_previous_release.py"
+CONTRACT_TOO_EARLY = '''"""drop note body"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c0de0000dead"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+DDL_REVIEW_ACCEPTS = {{"breaks-running-release": "the mistake this test makes on purpose"}}
+
+
+def upgrade() -> None:
+    op.drop_column("note", "body")
+
+
+def downgrade() -> None:
+    op.add_column("note", sa.Column("body", sa.Text(), server_default="", nullable=False))
+'''
+
+
+def commit(newcomer: Newcomer, message: str) -> None:
+    newcomer.succeed(*GIT, "add", "-A")
+    newcomer.succeed(*GIT, "commit", "-q", "-m", message)
+
+
+def release_then_contract_too_early(newcomer: Newcomer) -> None:
+    newcomer.succeed("git", "init", "-q", "-b", "main")
+    commit(newcomer, "release 1")
+    newcomer.succeed("git", "tag", "v1")
+    newcomer.write("CHANGES.md", "release 2: nothing that touches the schema yet\n")
+    commit(newcomer, "release 2 begins")
+
+    output = newcomer.succeed(str(BIN / "pytest"), "-rA", CHECK, timeout=SUITE_TIMEOUT)
+    assert passed(output, "test_previous_release.py::test_the_previous_release_runs_on_this_schema")
+
+    head = head_revision().revision
+    newcomer.write(
+        "alembic/versions/2099_01_01_0000-c0de0000dead_drop_note_body.py",
+        CONTRACT_TOO_EARLY.format(head=head),
+    )
+    commit(newcomer, "drop note.body in the release that stops reading it")
+    failure = newcomer.fail(str(BIN / "pytest"), CHECK)
+    assert "the previous release (v1, the newest tag before HEAD) fails" in failure, failure
+    assert "revisions since that release: c0de0000dead (drop note body)" in failure, failure
+    assert "its failing tests: tests/api/test_notes.py::" in failure, failure
+
+
+async def test_the_check_catches_a_column_dropped_while_the_previous_release_reads_it(
+    newcomer: Newcomer, run_databases: RunDatabases
+) -> None:
+    await anyio.to_thread.run_sync(release_then_contract_too_early, newcomer)
+
+    await clean_db_leaves_nothing(newcomer, run_databases.admin_url)
