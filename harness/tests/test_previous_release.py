@@ -2,14 +2,16 @@
 that keeps the schema, and fails a revision that drops a column the release still reads,
 naming the revision and the release's failing tests."""
 
+import subprocess
+from pathlib import Path
+
 import anyio.to_thread
 import pytest
 from newcomer import BIN, SUITE_TIMEOUT, Newcomer, clean_db_leaves_nothing, passed
 from pg_harness.migrations.checks import head_revision
+from pg_harness.migrations.previous_release import previous_release
 from pg_harness.server import RunDatabases
 from template_example import needs_the_example
-
-pytestmark = [pytest.mark.slow, needs_the_example]
 
 GIT = ["git", "-c", "user.name=Newcomer", "-c", "user.email=newcomer@example.org"]
 CHECK = "tests/migrations/test_previous_release.py"
@@ -61,9 +63,51 @@ def release_then_contract_too_early(newcomer: Newcomer) -> None:
     assert "its failing tests: tests/api/test_notes.py::" in failure, failure
 
 
+@pytest.mark.slow
+@needs_the_example
 async def test_the_check_catches_a_column_dropped_while_the_previous_release_reads_it(
     newcomer: Newcomer, run_databases: RunDatabases
 ) -> None:
     await anyio.to_thread.run_sync(release_then_contract_too_early, newcomer)
 
     await clean_db_leaves_nothing(newcomer, run_databases.admin_url)
+
+
+def git_history(folder: Path, commits: int) -> Path:
+    folder.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=folder, check=True)
+    for number in range(commits):
+        (folder / "file.txt").write_text(str(number))
+        subprocess.run([*GIT, "add", "-A"], cwd=folder, check=True)
+        subprocess.run([*GIT, "commit", "-q", "-m", f"{number}"], cwd=folder, check=True)
+    return folder
+
+
+def test_without_an_earlier_release_the_check_says_why(tmp_path: Path) -> None:
+    history = git_history(tmp_path / "history", commits=3)
+    assert previous_release(history) == (
+        None,
+        "no tag, and HEAD is on main: no earlier release to run",
+    )
+
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{history}", str(shallow)], check=True
+    )
+    ref, why = previous_release(shallow)
+    assert ref is None
+    assert why.startswith("a shallow clone")
+
+    subprocess.run(["git", "tag", "v1", "HEAD~1"], cwd=history, check=True)
+    assert previous_release(history) == ("v1", "the newest tag before HEAD")
+    subprocess.run(["git", "switch", "-q", "-c", "feature", "HEAD~2"], cwd=history, check=True)
+    (history / "file.txt").write_text("a branch")
+    subprocess.run([*GIT, "commit", "-q", "-am", "on a branch"], cwd=history, check=True)
+    ref, why = previous_release(history)
+    assert why == "the merge-base with main"
+    assert (
+        ref
+        == subprocess.run(
+            ["git", "rev-parse", "main~2"], cwd=history, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
