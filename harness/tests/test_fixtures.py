@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 from pg_harness.fixtures import begin_test_transaction
 from pg_harness.urls import asyncpg_connect_args
-from sqlalchemy import text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -88,3 +88,17 @@ async def test_each_test_gets_a_transaction_of_its_own(
     second = await begin_test_transaction(connections, engine)
     tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('left_behind', 'not_kept')"
     assert await second.scalar(text(tables)) == 1
+
+
+async def test_a_begin_listener_that_runs_a_statement_runs_in_the_test_transaction(
+    kept: tuple[list[AsyncConnection], AsyncEngine],
+) -> None:
+    # As a project's engine behind PgBouncer sets its timeouts for each transaction.
+    connections, engine = kept
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def set_local(connection: Connection) -> None:
+        connection.exec_driver_sql("SELECT set_config('statement_timeout', '1234', true)")
+
+    begun = await begin_test_transaction(connections, engine)
+    assert await begun.scalar(text("SHOW statement_timeout")) == "1234ms"

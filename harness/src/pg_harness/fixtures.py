@@ -84,21 +84,16 @@ async def begin_test_transaction(
     connection = kept[0]
     if connection.closed:
         connection = kept[0] = await engine.connect()
-    sync = connection.sync_connection
-    assert sync is not None
-    if not sync.invalidated:
-        driver = sync.connection.driver_connection
-        if driver is not None and driver.is_closed():
-            await connection.invalidate()
+    if connection.invalidated and connection.in_transaction():
+        await connection.rollback()  # of a connection already discarded: nothing is sent
+    raw = await connection.get_raw_connection()  # reconnects one that was discarded
+    if raw.driver_connection is not None and raw.driver_connection.is_closed():
+        await connection.invalidate()  # reconnects at the next statement
     if connection.in_transaction():
         await connection.rollback()
-    if sync.invalidated:
-        # Reconnect here, inside the event loop's greenlet: the synchronous BEGIN below
-        # could not.
-        await connection.get_raw_connection()
-    # asyncpg sends BEGIN with the first statement, so beginning is bookkeeping: done
-    # synchronously, it costs no trip through the event loop either.
-    sync.begin()
+    # Awaited, not begun synchronously: a project's "begin" listeners may run statements
+    # (SET LOCAL behind PgBouncer, orm/engine.py), which need SQLAlchemy's greenlet.
+    await connection.begin()
     return connection
 
 
@@ -114,13 +109,14 @@ async def connection(
         yield connection
     finally:
         try:
-            for session in sessions_to_close:
-                if session.in_transaction():  # a session never used holds nothing
-                    await session.close()
-        finally:
             # The test's transaction, or one it began after committing or rolling back.
             if not connection.closed and connection.in_transaction():
                 await connection.rollback()
+        finally:
+            # After the rollback, which ended their savepoints too: closing sends nothing.
+            for session in sessions_to_close:
+                if session.in_transaction():  # a session never used holds nothing
+                    await session.close()
 
 
 @pytest.fixture
