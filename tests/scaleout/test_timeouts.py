@@ -23,6 +23,7 @@ from app.factory import create_app
 from app.settings import Settings
 from orm.session import sessionmanager
 from tests.in_process import app_client
+from tests.observability.scrape import value
 
 # Real processes and servers: a proof of the template's claims, run by `make check`.
 pytestmark = pytest.mark.slow
@@ -141,15 +142,22 @@ async def test_no_free_connection_within_the_pool_timeout_is_a_503(
     app_database_url: URL, through_pgbouncer: bool
 ) -> None:
     async with serving(app_database_url, through_pgbouncer, pool_timeout=0.2) as client:
+        before = (await client.get("/metrics")).text
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(client.get, "/slow")  # holds the only connection for 0.5 s
             await anyio.sleep(0.1)
             busy = await client.get("/timeouts")
         after = await client.get("/timeouts")
+        scrape = (await client.get("/metrics")).text
 
     assert busy.status_code == 503
     assert busy.json() == {"detail": "database busy; try again"}
     assert after.status_code == 200
+    # Counted, and its wait measured, in the pool's metrics.
+    timeouts = "db_pool_timeouts_total"
+    assert value(scrape, timeouts, pool="read") - value(before, timeouts, pool="read") == 1
+    waited = "db_pool_wait_seconds_sum"
+    assert value(scrape, waited, pool="read") - value(before, waited, pool="read") >= 0.2
 
 
 async def test_timeouts_set_through_pgbouncer_stay_in_their_transaction(
