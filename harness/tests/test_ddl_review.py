@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from pg_harness.migrations.checks import MigrationCheckError
-from pg_harness.migrations.ddl_review import check_ddl
+from pg_harness.migrations.checks import MigrationCheckError, revisions
+from pg_harness.migrations.ddl_review import check_ddl, history_sql
+from pg_harness.project import project
 from revision_on_top import TEST_REVISION, Case, script_directory, sql
 from template_example import needs_the_example
 
@@ -145,6 +146,22 @@ SAFE = [
         + '\nop.alter_column("note", "summary", nullable=False)',
     ),
     Case(
+        "stable_default_in_an_expression",
+        'op.add_column("note", sa.Column("seen_at", sa.DateTime(), '
+        "server_default=sa.text(\"timezone('utc', now())\")))",
+    ),
+    Case(
+        "not_null_check_of_the_same_name_on_another_table",
+        'op.add_column("note", sa.Column("summary", sa.Text()))\n'
+        'op.add_column("user_account", sa.Column("bio", sa.Text()))\n'
+        + sql(
+            "ALTER TABLE note ADD CONSTRAINT ck_filled CHECK (summary IS NOT NULL) NOT VALID",
+            "ALTER TABLE user_account ADD CONSTRAINT ck_filled CHECK (bio IS NOT NULL) NOT VALID",
+            "ALTER TABLE note VALIDATE CONSTRAINT ck_filled",
+        )
+        + '\nop.alter_column("note", "summary", nullable=False)',
+    ),
+    Case(
         "accepted_with_its_reason",
         'op.drop_column("note", "body")',
         module='DDL_REVIEW_ACCEPTS = {"breaks-running-release": "release 1.4 stopped reading it"}',
@@ -185,3 +202,9 @@ def test_an_acceptance_needs_a_rule_and_a_reason(
     message = review(tmp_path, case)
     assert message is not None
     assert problem in message, message
+
+
+def test_every_revision_of_the_history_is_reviewed() -> None:
+    # The first revision's marker reads "-- Running upgrade  -> <id>": no parent.
+    config = project().migrations.alembic_config()
+    assert set(history_sql(config)) == {script.revision for script in revisions(config)}

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -29,6 +30,7 @@ from alembic.config import Config
 from alembic.script import Script
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.visitors import Visitor
 
 from pg_harness.migrations.checks import (
     MigrationCheckError,
@@ -39,11 +41,26 @@ from pg_harness.project import project
 
 ACCEPTS = "DDL_REVIEW_ACCEPTS"
 
-# Functions a column default may call without rewriting the table: PostgreSQL evaluates
-# a non-volatile default once and stores it in the catalog (PostgreSQL 11 and later).
-NON_VOLATILE_DEFAULTS = frozenset(
-    {"now", "statement_timestamp", "transaction_timestamp", "current_date", "current_timestamp"}
+# Functions whose value differs per row: a column default calling one is computed for every
+# existing row, rewriting the table. A default without one is evaluated once and stored in
+# the catalog (PostgreSQL 11 and later).
+VOLATILE_FUNCTIONS = frozenset(
+    {
+        "random",
+        "gen_random_uuid",
+        "uuid_generate_v1",
+        "uuid_generate_v1mc",
+        "uuid_generate_v4",
+        "uuidv4",
+        "uuidv7",
+        "clock_timestamp",
+        "timeofday",
+        "nextval",
+        "txid_current",
+    }
 )
+# Column types that come with a sequence: each existing row draws a value.
+_SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
 
 
 @dataclass(frozen=True)
@@ -75,10 +92,11 @@ ALTER_TYPE = Rule(
 VOLATILE_DEFAULT = Rule(
     "add-column-rewrites",
     "ACCESS EXCLUSIVE on {table}",
-    "a volatile default ({default}) or a stored generated column is computed for every "
-    "existing row: {table} is rewritten while no query can read or write it",
+    "{default} is computed for every existing row: {table} is rewritten while no query "
+    "can read or write it",
     "add the column without that default (or with a constant one), set the default for new "
-    "rows with ALTER COLUMN ... SET DEFAULT, and fill the existing rows in batches",
+    "rows with ALTER COLUMN ... SET DEFAULT (or attach the sequence), and fill the existing "
+    "rows in batches",
 )
 SET_NOT_NULL = Rule(
     "set-not-null-scans",
@@ -151,8 +169,8 @@ def finding(rule: Rule, statement: str, **details: str) -> Finding:
 class _Schema:
     """What the walk knows of the schema: the NOT NULL checks validated so far."""
 
-    # constraint name -> (table, column) of a CHECK (column IS NOT NULL)
-    not_null_checks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # (table, constraint name) -> column, of a CHECK (column IS NOT NULL)
+    not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)
     validated: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -161,7 +179,12 @@ class _Schema:
 
 
 def _table(relation: Any) -> str:
-    return str(relation.relname)
+    """The table's name as written, schema included if given (`public.note` is not `note`)."""
+    return (
+        f"{relation.schemaname}.{relation.relname}"
+        if relation.schemaname
+        else str(relation.relname)
+    )
 
 
 def _not_null_column(constraint: Any) -> str | None:
@@ -176,17 +199,37 @@ def _not_null_column(constraint: Any) -> str | None:
     return None
 
 
+def _function_names(node: Any) -> Iterator[str]:
+    """The names of the functions `node` calls, however deep."""
+
+    class Calls(Visitor):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def visit_FuncCall(self, ancestors: object, call: Any) -> None:  # noqa: N802
+            self.names.append(str(call.funcname[-1].sval))
+
+    calls = Calls()
+    calls(node)
+    yield from calls.names
+
+
 def _default_problem(column: Any) -> str | None:
     """Why adding `column` rewrites the table, if it does."""
+    type_name = str(column.typeName.names[-1].sval) if column.typeName else ""
+    if type_name in _SERIAL_TYPES:
+        return f"a {type_name} column's sequence"
     for constraint in column.constraints or ():
         if constraint.contype == ConstrType.CONSTR_GENERATED:
             return "a stored generated column"
-        default: Any = constraint.raw_expr
-        if constraint.contype == ConstrType.CONSTR_DEFAULT and isinstance(default, ast.FuncCall):
-            function: Any = default.funcname
-            name = str(function[-1].sval)
-            if name not in NON_VOLATILE_DEFAULTS:
-                return f"{name}()"
+        if constraint.contype == ConstrType.CONSTR_IDENTITY:
+            return "an identity column's sequence"
+        if constraint.contype == ConstrType.CONSTR_DEFAULT:
+            volatile = [
+                name for name in _function_names(constraint.raw_expr) if name in VOLATILE_FUNCTIONS
+            ]
+            if volatile:
+                return f"{volatile[0]}()"
     return None
 
 
@@ -243,7 +286,7 @@ def _alter_table(
             _not_null_column(constraint) if constraint.contype == ConstrType.CONSTR_CHECK else None
         )
         if column and constraint.conname:
-            schema.not_null_checks[str(constraint.conname)] = (table, column)
+            schema.not_null_checks[table, str(constraint.conname)] = column
             if not constraint.skip_validation:
                 schema.validated.add((table, column))
         if is_new:
@@ -262,11 +305,11 @@ def _alter_table(
         ):
             yield finding(UNIQUE_CONSTRAINT, statement, table=table)
     elif kind == AlterTableType.AT_ValidateConstraint:
-        if (checked := schema.not_null_checks.get(str(cmd.name))) is not None:
-            schema.validated.add(checked)
+        if (checked := schema.not_null_checks.get((table, str(cmd.name)))) is not None:
+            schema.validated.add((table, checked))
     elif kind == AlterTableType.AT_DropConstraint:
-        if (checked := schema.not_null_checks.pop(str(cmd.name), None)) is not None:
-            schema.validated.discard(checked)
+        if (checked := schema.not_null_checks.pop((table, str(cmd.name)), None)) is not None:
+            schema.validated.discard((table, checked))
     elif is_new:
         return
     elif kind == AlterTableType.AT_AlterColumnType:
@@ -283,10 +326,11 @@ def _alter_table(
 
 
 # Alembic writes this line before each revision's statements in `upgrade --sql`.
-_RUNNING = re.compile(r"^-- Running upgrade (?:\S+ )?-> (\w+)$", re.M)
+# Its forms: "-- Running upgrade  -> a" (a root), "b -> c", and "a, b -> c" (a merge).
+_RUNNING = re.compile(r"^-- Running upgrade .*?-> (\S+)$", re.M)
 
 
-def _history_sql(config: Config) -> dict[str, str]:
+def history_sql(config: Config) -> dict[str, str]:
     """Each revision's SQL, from one `alembic upgrade base:heads --sql`."""
     buffer = io.StringIO()
     offline = Config(config.config_file_name, output_buffer=buffer, stdout=sys.stdout)
@@ -300,11 +344,21 @@ def _history_sql(config: Config) -> dict[str, str]:
     }
 
 
+def _revision_files(script_location: str) -> tuple[tuple[str, int], ...]:
+    """What the review of a history depends on: its revision files and when they changed."""
+    return tuple(
+        sorted((path.name, path.stat().st_mtime_ns) for path in Path(script_location).rglob("*.py"))
+    )
+
+
 @cache
-def _review_history(config_file: str | None, script_location: str) -> dict[str, list[Finding]]:
+def _review_history(
+    config_file: str | None, script_location: str, files: tuple[tuple[str, int], ...]
+) -> dict[str, list[Finding]]:
+    """Every revision's findings; cached per state of the revision files (`files`)."""
     config = Config(config_file)
     config.set_main_option("script_location", script_location)
-    by_revision = _history_sql(config)
+    by_revision = history_sql(config)
     schema = _Schema()
     return {
         revision.revision: review_sql(by_revision.get(revision.revision, ""), schema)
@@ -334,9 +388,10 @@ def check_ddl(revision: Script, config: Config | None = None) -> None:
     """Raises MigrationCheckError for the revision's findings it does not accept, and for
     acceptances that no finding needs."""
     base = config or project().migrations.alembic_config()
-    findings = _review_history(
-        base.config_file_name, base.get_main_option("script_location") or ""
-    )[revision.revision]
+    location = base.get_main_option("script_location") or ""
+    findings = _review_history(base.config_file_name, location, _revision_files(location))[
+        revision.revision
+    ]
     accepts = accepted(revision)
     refused = [found for found in findings if found.rule not in accepts]
     unused = sorted(set(accepts) - {found.rule for found in findings})
