@@ -91,6 +91,9 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
         poolclass=MeasuredPool,
+        # An error's text then never carries the statement's values, whoever logs it
+        # (api/error_log.py writes none; a library's own log line might).
+        hide_parameters=True,
         connect_args=connect_args,
         **engine_options,
     )

@@ -7,6 +7,7 @@ the scrape only.
 
 import logging
 import time
+from typing import cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -28,22 +29,39 @@ from app.settings import Settings
 logger = logging.getLogger("app.queries")
 
 _STARTED = "observability.started"
+_IN_USE = "observability.in_use"
 
 
 class MeasuredPool(AsyncAdaptedQueuePool):
-    """The app's pool, timing each wait for a connection and counting those that time out."""
+    """The app's pool: times each wait for a connection, counts those that time out, and
+    keeps the overflow figure, which changes as connections are got and given back."""
 
     pool_label = "write"  # observe() names it
 
     def _do_get(self) -> ConnectionPoolEntry:
         started = time.perf_counter()
         try:
-            return super()._do_get()
+            got = super()._do_get()
         except PoolTimeoutError:
             POOL_TIMEOUTS.labels(self.pool_label).inc()
             raise
         finally:
             POOL_WAIT.labels(self.pool_label).observe(time.perf_counter() - started)
+        self._count_overflow()
+        return got
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        super()._do_return_conn(record)  # closes an overflow connection
+        self._count_overflow()
+
+    def _count_overflow(self) -> None:
+        POOL_OVERFLOW.labels(self.pool_label).set(max(0, self.overflow()))
+
+    def recreate(self) -> "MeasuredPool":
+        # engine.dispose() replaces the pool: the new one keeps the label.
+        pool = cast(MeasuredPool, super().recreate())
+        pool.pool_label = self.pool_label
+        return pool
 
 
 def observe(engine: AsyncEngine, pool: str, settings: Settings) -> None:
@@ -64,20 +82,22 @@ def _count_pool(engine: AsyncEngine, pool: str) -> None:
         sync_pool.pool_label = pool
     POOL_SIZE.labels(pool).set(sync_pool.size())  # type: ignore[attr-defined]
     checked_out = POOL_CHECKED_OUT.labels(pool)
-    overflow = POOL_OVERFLOW.labels(pool)
 
-    def count_overflow() -> None:
-        overflow.set(max(0, sync_pool.overflow()))  # type: ignore[attr-defined]
-
+    # SQLAlchemy also gives back connections whose checkout failed half-way (a listener
+    # refused one the server had closed), and detaches some without giving them back: a
+    # connection counts as in use from its counted checkout until it leaves, once.
     @event.listens_for(sync_pool, "checkout")
-    def checkout(*_: object) -> None:
-        checked_out.inc()
-        count_overflow()
+    def checkout(dbapi_connection: object, record: ConnectionPoolEntry, *_: object) -> None:
+        if (info := record.record_info) is not None:
+            info[_IN_USE] = True
+            checked_out.inc()
 
     @event.listens_for(sync_pool, "checkin")
-    def checkin(*_: object) -> None:
-        checked_out.dec()
-        count_overflow()
+    @event.listens_for(sync_pool, "detach")
+    def leaves(dbapi_connection: object, record: ConnectionPoolEntry | None) -> None:
+        info = record.record_info if record is not None else None
+        if info is not None and info.pop(_IN_USE, False):
+            checked_out.dec()
 
 
 def _time_queries(engine: AsyncEngine, pool: str, count: bool, slow_after: float) -> None:

@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from prometheus_client import (
@@ -98,7 +98,9 @@ def forget_dead_workers(directory: str) -> None:
         int(m[1]) for f in Path(directory).iterdir() if (m := _LIVE_GAUGE_FILE.match(f.name))
     }:
         if not _is_alive(pid):
-            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+            # Two scrapes at once (a pair of Prometheus servers) may both remove them.
+            with suppress(FileNotFoundError):
+                multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def forget_this_worker() -> None:
@@ -118,7 +120,9 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-async def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response:
+    # Not async: reading every worker's files is blocking I/O, so Starlette runs it in its
+    # thread pool, off the event loop that serves requests.
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

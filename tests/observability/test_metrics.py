@@ -2,12 +2,19 @@
 
 import logging
 
+import asyncpg
 import pytest
 from httpx import AsyncClient
+from pg_harness.urls import asyncpg_connect_args
+from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
+from app.observability.metrics import POOL_CHECKED_OUT, POOL_OVERFLOW
+from orm.engine import create_app_engine
 from tests.in_process import app_client, settings_for
 from tests.observability.scrape import samples, value
+from tests.orm.test_engine import end_session
 
 REQUESTS = "http_request_duration_seconds_count"
 
@@ -68,3 +75,49 @@ async def test_a_slow_query_is_counted_and_logged_with_its_text_not_its_paramete
     assert all("FROM user_account" in line and "987654321" not in line for line in slow), slow
     counted = value(after, "db_slow_queries_total") - value(before, "db_slow_queries_total")
     assert counted >= len(slow) >= 1
+
+
+async def test_connections_in_use_stay_counted_right_through_a_database_restart(
+    fresh_database: URL,
+) -> None:
+    # The server ends the pool's one connection, then refuses new ones for a while: the
+    # failed checkouts must not count as connections given back.
+    settings = settings_for(fresh_database, db_pool_size=1, db_max_overflow=0)
+    engine = create_app_engine(settings, fresh_database)
+    admin = await asyncpg.connect(**asyncpg_connect_args(fresh_database.set(database="postgres")))
+    allow = 'ALTER DATABASE "{}" ALLOW_CONNECTIONS {}'.format
+    in_use = POOL_CHECKED_OUT.labels("write")
+    try:
+        before = in_use._value.get()
+        async with engine.connect() as connection:
+            ended = await connection.scalar(text("SELECT pg_backend_pid()"))
+        await end_session(fresh_database, ended)
+        await admin.execute(allow(fresh_database.database, "false"))
+        for _ in range(3):
+            with pytest.raises(DBAPIError):
+                async with engine.connect():
+                    pass
+        assert in_use._value.get() == before
+        await admin.execute(allow(fresh_database.database, "true"))
+        async with engine.connect():
+            assert in_use._value.get() == before + 1
+        assert in_use._value.get() == before
+    finally:
+        await admin.execute(allow(fresh_database.database, "true"))
+        await admin.close()
+        await engine.dispose()
+
+
+async def test_overflow_counts_connections_beyond_the_pool_until_they_are_closed(
+    database_url: URL,
+) -> None:
+    settings = settings_for(database_url, db_pool_size=1, db_max_overflow=2)
+    engine = create_app_engine(settings, database_url)
+    overflow = POOL_OVERFLOW.labels("write")
+    try:
+        async with engine.connect(), engine.connect(), engine.connect():
+            assert overflow._value.get() == 2
+        # Given back, the two beyond the pool's size are closed at once.
+        assert overflow._value.get() == 0
+    finally:
+        await engine.dispose()

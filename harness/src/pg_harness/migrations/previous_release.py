@@ -31,6 +31,8 @@ from pg_harness.project import project
 from pg_harness.server import GIVEN_TEMPLATE, RunDatabases
 
 ENV = "PREVIOUS_RELEASE"
+# Bounds a hang of the release's suite; times nothing.
+RUN_TIMEOUT = 1800
 DEFAULT_PYTEST_ARGS = ["-m", "not slow", "--ignore=tests/migrations", "-n", "2"]
 # What the nested run must not inherit from this one: it is a run of its own.
 _NOT_INHERITED = (
@@ -116,6 +118,7 @@ def run_release_tests(release: Path, databases: RunDatabases) -> subprocess.Comp
         capture_output=True,
         text=True,
         check=False,
+        timeout=RUN_TIMEOUT,
     )
 
 
@@ -129,9 +132,18 @@ def check_previous_release(databases: RunDatabases, workspace: Path) -> None:
         pytest.skip(why)
     release = export(root, ref, workspace / "previous-release")
     done = run_release_tests(release, databases)
-    if done.returncode == 0:
-        return
     output = done.stdout + done.stderr
+    if done.returncode == pytest.ExitCode.OK:
+        return
+    if done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED:
+        pytest.skip(f"the previous release ({ref}) has no test that its options select")
+    if done.returncode != pytest.ExitCode.TESTS_FAILED:
+        # Not its tests failing: its suite did not run (a usage or collection error, or an
+        # interruption), which says nothing of the schema.
+        raise MigrationCheckError(
+            f"the previous release's ({ref}) tests could not run (pytest exit "
+            f"{done.returncode}):\n{output[-6000:]}"
+        )
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", output, re.M) or ["(see its output below)"]
     since = revisions_since(release) or ["none"]
     raise MigrationCheckError(
