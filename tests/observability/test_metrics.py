@@ -4,7 +4,6 @@ import logging
 
 import asyncpg
 import pytest
-from httpx import AsyncClient
 from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -13,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from app.observability.metrics import POOL_CHECKED_OUT, POOL_OVERFLOW
 from orm.engine import create_app_engine
 from tests.in_process import app_client, settings_for
+from tests.observability.items import ITEM, app_with_items
 from tests.observability.scrape import samples, value
 from tests.orm.test_engine import end_session
 
@@ -20,15 +20,16 @@ REQUESTS = "http_request_duration_seconds_count"
 
 
 async def test_requests_are_counted_by_route_template_method_and_status_class(
-    client: AsyncClient,
+    database_url: URL,
 ) -> None:
-    before = (await client.get("/metrics")).text
-    for user_id in (999_999_991, 999_999_992, 999_999_993):
-        assert (await client.get(f"/users/{user_id}")).status_code == 404
-    await client.get("/no/such/path/123")
-    after = (await client.get("/metrics")).text
+    async with app_client(app_with_items(database_url)) as client:
+        before = (await client.get("/metrics")).text
+        for item_id in (999_999_991, 999_999_992, 999_999_993):
+            assert (await client.get(f"/items/{item_id}")).status_code == 404
+        await client.get("/no/such/path/123")
+        after = (await client.get("/metrics")).text
 
-    route = {"method": "GET", "route": "/users/{user_id}", "status": "4xx"}
+    route = {"method": "GET", "route": ITEM, "status": "4xx"}
     assert value(after, REQUESTS, **route) - value(before, REQUESTS, **route) == 3
     # Raw paths never become labels: a client could make a new series per request.
     unmatched = {"route": "unmatched", "status": "4xx"}
@@ -44,10 +45,11 @@ async def test_metrics_are_no_part_of_the_api_and_can_be_turned_off(database_url
 
 
 async def test_the_pools_figures_come_from_their_events(database_url: URL) -> None:
-    settings = settings_for(database_url, db_pool_size=3, db_read_pool_size=2)
-    async with app_client(settings) as client:
+    async with app_client(
+        app_with_items(database_url, db_pool_size=3, db_read_pool_size=2)
+    ) as client:
         for _ in range(3):
-            assert (await client.get("/users")).status_code == 200
+            assert (await client.get("/items/1259")).status_code == 200  # pg_class itself
         scrape = (await client.get("/metrics")).text
 
     assert value(scrape, "db_pool_size", pool="write") == 3
@@ -63,16 +65,15 @@ async def test_a_slow_query_is_counted_and_logged_with_its_text_not_its_paramete
     database_url: URL, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Every statement is "slow" at a millionth of a millisecond.
-    settings = settings_for(database_url, db_slow_query_ms=0.000001)
-    async with app_client(settings) as client:
+    async with app_client(app_with_items(database_url, db_slow_query_ms=0.000001)) as client:
         before = (await client.get("/metrics")).text
         with caplog.at_level(logging.WARNING, logger="app.queries"):
-            assert (await client.get("/users/987654321")).status_code == 404
+            assert (await client.get("/items/987654321")).status_code == 404
         after = (await client.get("/metrics")).text
 
     slow = [record.getMessage() for record in caplog.records if record.name == "app.queries"]
     assert slow, "no slow query logged"
-    assert all("FROM user_account" in line and "987654321" not in line for line in slow), slow
+    assert all("FROM pg_class" in line and "987654321" not in line for line in slow), slow
     counted = value(after, "db_slow_queries_total") - value(before, "db_slow_queries_total")
     assert counted >= len(slow) >= 1
 

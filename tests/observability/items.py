@@ -1,0 +1,30 @@
+"""A route of the observability tests' own, so that they do not lean on the example's."""
+
+from fastapi import FastAPI, HTTPException
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from api.dependencies import SessionDep
+from app.factory import create_app
+from tests.in_process import settings_for
+
+ITEM = "/items/{item_id}"
+# One statement with a parameter: its value must show in no log line and no span.
+LOOKUP = text("SELECT relname FROM pg_class WHERE oid = :item_id")
+
+
+def app_with_items(
+    database_url: URL, tracer_provider: TracerProvider | None = None, **settings: object
+) -> FastAPI:
+    """The app, plus GET /items/{item_id}: 404 unless a relation has that oid."""
+    app = create_app(settings_for(database_url, **settings), tracer_provider)
+
+    @app.get(ITEM)
+    async def read_item(item_id: int, session: SessionDep) -> dict[str, str]:
+        name = await session.scalar(LOOKUP, {"item_id": item_id})
+        if name is None:
+            raise HTTPException(404, "not found")
+        return {"name": name}
+
+    return app
