@@ -84,5 +84,5 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     if settings.metrics_enabled:
-        app.add_route(METRICS_PATH, metrics.metrics, include_in_schema=False)
+        app.add_api_route(METRICS_PATH, metrics.metrics, include_in_schema=False)
     return app

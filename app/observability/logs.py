@@ -19,7 +19,7 @@ from app.settings import Settings
 _TEXT = "%(levelname)-9s %(name)s: %(message)s"
 _JSON = "%(levelname)s %(name)s %(process)d %(message)s"
 # uvicorn's loggers keep no handler of their own and pass their lines to the root's.
-_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
 
 
 class RequestIdFilter(logging.Filter):
@@ -63,7 +63,14 @@ def logging_config(settings: Settings) -> dict[str, Any]:
                 "filters": ["request_id"],
             }
         },
-        "loggers": {name: {"handlers": [], "propagate": True} for name in _UVICORN_LOGGERS},
+        "loggers": {
+            **{name: {"handlers": [], "propagate": True} for name in _UVICORN_LOGGERS},
+            # The app writes its own line per request (app.requests), with the route
+            # template and the request id; uvicorn's would be a second, with the raw path.
+            "uvicorn.access": {"handlers": [], "propagate": False},
+            # SQLAlchemy keeps its own pool's chatter at WARNING; ours is a subclass of it.
+            "app.observability.database.MeasuredPool": {"level": "WARNING"},
+        },
         "root": {"handlers": ["stderr"], "level": settings.log_level.upper()},
     }
 

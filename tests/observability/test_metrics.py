@@ -35,6 +35,7 @@ async def test_requests_are_counted_by_route_template_method_and_status_class(
     unmatched = {"route": "unmatched", "status": "4xx"}
     assert value(after, REQUESTS, **unmatched) - value(before, REQUESTS, **unmatched) == 1
     assert not any("/no/such" in str(labels) for labels, _ in samples(after, REQUESTS))
+    assert value(after, REQUESTS, route="/metrics", status="2xx") >= 1  # the scrapes
 
 
 async def test_metrics_are_no_part_of_the_api_and_can_be_turned_off(database_url: URL) -> None:

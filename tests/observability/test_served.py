@@ -64,6 +64,8 @@ async def test_two_workers_log_json_lines_and_a_scrape_counts_both(fresh_databas
 
     # Every line is JSON, uvicorn's own included.
     assert any(line["message"].startswith("Started server process") for line in lines)
+    # One line per request, the app's: uvicorn's own access line (raw path) is off.
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
     access = [line for line in lines if line["logger"] == "app.requests"]
     load = [line for line in access if line.get("request_id", "").startswith("load-")]
     assert {line["request_id"] for line in load} == {f"load-{n}" for n in range(REQUESTS)}
