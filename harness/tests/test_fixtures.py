@@ -2,11 +2,9 @@
 
 from collections.abc import AsyncIterator
 
-import anyio
-import asyncpg
 import pytest
 from pg_harness.fixtures import begin_test_transaction
-from pg_harness.urls import asyncpg_connect_args
+from pg_harness.outages import end_session
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -23,20 +21,6 @@ async def kept(fresh_database: URL) -> AsyncIterator[tuple[list[AsyncConnection]
     await engine.dispose()
 
 
-async def end_backend(url: URL, pid: int) -> None:
-    """What a server restart does to a connection: ended, its socket closed."""
-    admin = await asyncpg.connect(**asyncpg_connect_args(url))
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        gone = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)"
-        with anyio.fail_after(5):
-            while not await admin.fetchval(gone, pid):  # noqa: ASYNC110 (polls the server)
-                await anyio.sleep(0.01)
-    finally:
-        await admin.close()
-    await anyio.sleep(0.05)  # the event loop reads the socket's end of file
-
-
 async def test_a_connection_the_server_ended_between_tests_is_replaced(
     kept: tuple[list[AsyncConnection], AsyncEngine], fresh_database: URL
 ) -> None:
@@ -44,7 +28,7 @@ async def test_a_connection_the_server_ended_between_tests_is_replaced(
     first = await begin_test_transaction(connections, engine)
     ended = await first.scalar(BACKEND)
     await first.rollback()
-    await end_backend(fresh_database, ended)
+    await end_session(fresh_database, ended)
 
     second = await begin_test_transaction(connections, engine)
     assert await second.scalar(BACKEND) != ended

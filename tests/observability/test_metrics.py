@@ -4,6 +4,7 @@ import logging
 
 import asyncpg
 import pytest
+from pg_harness.outages import end_session
 from pg_harness.urls import asyncpg_connect_args
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -14,7 +15,6 @@ from orm.engine import create_app_engine
 from tests.in_process import app_client, settings_for
 from tests.observability.items import ITEM, app_with_items
 from tests.observability.scrape import samples, value
-from tests.orm.test_engine import end_session
 
 REQUESTS = "http_request_duration_seconds_count"
 

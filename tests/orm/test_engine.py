@@ -1,10 +1,8 @@
 """The app's engine replaces connections the server closed, without a query per checkout,
 and honours the libpq parameters of a provider's URL."""
 
-import anyio
-import asyncpg
 import pytest
-from pg_harness.urls import asyncpg_connect_args
+from pg_harness.outages import end_session
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -13,21 +11,6 @@ from app.database_url import to_asyncpg_url
 from orm.engine import create_app_engine, create_migration_engine
 from orm.long_migrations import without_timeouts
 from tests.in_process import settings_for
-
-
-async def end_session(database_url: URL, pid: int) -> None:
-    """What a server restart does to one connection: the server ends it and closes its socket."""
-    admin = await asyncpg.connect(**asyncpg_connect_args(database_url))
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        # pg_terminate_backend only signals: wait until the session is gone.
-        gone = "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)"
-        with anyio.fail_after(5):
-            while not await admin.fetchval(gone, pid):  # noqa: ASYNC110 (polls the server)
-                await anyio.sleep(0.01)
-    finally:
-        await admin.close()
-    await anyio.sleep(0.05)  # the event loop reads the socket's end of file
 
 
 async def test_a_connection_the_server_closed_is_replaced_at_checkout(database_url: URL) -> None:

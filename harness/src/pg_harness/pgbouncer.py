@@ -22,11 +22,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import URL
 
 from pg_harness.embedded.account import Account, server_account
-from pg_harness.processes import free_port
+from pg_harness.processes import free_port, require_installed
 
 INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (as .ci/run does)"
 
@@ -37,11 +36,7 @@ def pgbouncer_binary() -> str | None:
 
 def require_pgbouncer() -> None:
     """Skip the calling test where PgBouncer is missing; fail instead if CI said it is not."""
-    if pgbouncer_binary() is not None:
-        return
-    if os.environ.get("PGBOUNCER_REQUIRED"):  # set by .ci/run, which installs it
-        pytest.fail(INSTALL_HINT)
-    pytest.skip(INSTALL_HINT)
+    require_installed(pgbouncer_binary(), "PGBOUNCER_REQUIRED", INSTALL_HINT)
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""For tests of processes and servers: a free port, a folder `nobody` can reach, waiting."""
+"""For tests of processes and servers: a free port, a folder `nobody` can reach, waiting,
+and a Debian package the test needs."""
 
+import os
 import socket
 import subprocess
 import tempfile
@@ -7,6 +9,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def require_installed(binary: str | None, required: str, hint: str) -> None:
+    """Skip the calling test where a Debian package's `binary` is missing (None), with the
+    install `hint`; fail instead where the environment variable `required` is set (by
+    .ci/run, which installs it)."""
+    if binary is not None:
+        return
+    import pytest  # here: the embedded server's launcher imports this module too
+
+    if os.environ.get(required):
+        pytest.fail(hint)
+    pytest.skip(hint)
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ temporary folder, starts it on a free port, and waits until it is ready; `query(
 it for an instant vector; `stop()` ends it and removes the folder.
 """
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -15,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from pg_harness.processes import free_port
+from pg_harness.processes import free_port, require_installed
 
 INSTALL_HINT = (
     "Prometheus is not installed: `apt-get install --no-install-recommends prometheus` "
@@ -31,11 +29,7 @@ def prometheus_binary() -> str | None:
 
 def require_prometheus() -> None:
     """Skip the calling test where Prometheus is missing; fail instead if CI said it is not."""
-    if prometheus_binary() is not None:
-        return
-    if os.environ.get("PROMETHEUS_REQUIRED"):  # set by .ci/run, which installs it
-        pytest.fail(INSTALL_HINT)
-    pytest.skip(INSTALL_HINT)
+    require_installed(prometheus_binary(), "PROMETHEUS_REQUIRED", INSTALL_HINT)
 
 
 @dataclass

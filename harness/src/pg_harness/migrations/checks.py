@@ -108,22 +108,27 @@ def offline_unsupported_reason(revision: Script) -> str | None:
     return None if reason is None else str(reason)
 
 
+def upgrade_sql(config: Config, span: str) -> str:
+    """What `alembic upgrade <span> --sql` writes (`span`: `<from>:<to>`)."""
+    buffer = io.StringIO()
+    offline = Config(config.config_file_name, output_buffer=buffer, stdout=sys.stdout)
+    offline.set_main_option("script_location", config.get_main_option("script_location") or "")
+    command.upgrade(offline, span, sql=True)
+    return buffer.getvalue()
+
+
 def offline_sql(revision: Script, config: Config | None = None) -> str:
     """What `alembic upgrade <parent>:<revision> --sql` writes for this revision alone."""
     base = config or project().migrations.alembic_config()
-    buffer = io.StringIO()
-    offline = Config(base.config_file_name, output_buffer=buffer, stdout=sys.stdout)
-    offline.set_main_option("script_location", base.get_main_option("script_location") or "")
     start = revision.down_revision or "base"
     try:
-        command.upgrade(offline, f"{start}:{revision.revision}", sql=True)
+        return upgrade_sql(base, f"{start}:{revision.revision}")
     except Exception as exc:
         raise MigrationCheckError(
             f"{describe(revision)} cannot be written as SQL (`alembic upgrade --sql`): "
             f"{type(exc).__name__}: {exc}. If it must read data, set {OFFLINE_MARKER} = "
             '"<why>" in it (see pg_harness/migrations/checks.py).'
         ) from exc
-    return buffer.getvalue()
 
 
 def revisions(config: Config | None = None) -> list[Script]:

@@ -16,16 +16,13 @@ An acceptance for a rule that finds nothing in that revision is itself reported,
 none outlives the statement it was written for.
 """
 
-import io
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.config import Config
 from alembic.script import Script
 from pglast import ast, parse_sql
@@ -36,6 +33,7 @@ from pg_harness.migrations.checks import (
     MigrationCheckError,
     describe,
     revisions,
+    upgrade_sql,
 )
 from pg_harness.project import project
 
@@ -332,11 +330,7 @@ _RUNNING = re.compile(r"^-- Running upgrade .*?-> (\S+)$", re.M)
 
 def history_sql(config: Config) -> dict[str, str]:
     """Each revision's SQL, from one `alembic upgrade base:heads --sql`."""
-    buffer = io.StringIO()
-    offline = Config(config.config_file_name, output_buffer=buffer, stdout=sys.stdout)
-    offline.set_main_option("script_location", config.get_main_option("script_location") or "")
-    command.upgrade(offline, "base:heads", sql=True)
-    text = buffer.getvalue()
+    text = upgrade_sql(config, "base:heads")
     marks = list(_RUNNING.finditer(text))
     return {
         mark[1]: text[mark.end() : marks[i + 1].start() if i + 1 < len(marks) else len(text)]
