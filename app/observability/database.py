@@ -33,34 +33,44 @@ _IN_USE = "observability.in_use"
 
 
 class MeasuredPool(AsyncAdaptedQueuePool):
-    """The app's pool: times each wait for a connection, counts those that time out, and
-    keeps the overflow figure, which changes as connections are got and given back."""
+    """The app's pool: once `measure_as()` names it, times each wait for a connection,
+    counts those that time out, and keeps the overflow figure, which changes as connections
+    are got and given back. Unnamed (METRICS_ENABLED=false), it measures nothing."""
 
-    pool_label = "write"  # observe() names it
+    _measured_as: str | None = None
+
+    def measure_as(self, label: str) -> None:
+        # The metrics' children, looked up once: labels() takes a lock, and these run at
+        # every checkout and return.
+        self._measured_as = label
+        self._measured_wait = POOL_WAIT.labels(label)
+        self._measured_timeouts = POOL_TIMEOUTS.labels(label)
+        self._measured_overflow = POOL_OVERFLOW.labels(label)
 
     def _do_get(self) -> ConnectionPoolEntry:
+        if self._measured_as is None:
+            return super()._do_get()
         started = time.perf_counter()
         try:
             got = super()._do_get()
         except PoolTimeoutError:
-            POOL_TIMEOUTS.labels(self.pool_label).inc()
+            self._measured_timeouts.inc()
             raise
         finally:
-            POOL_WAIT.labels(self.pool_label).observe(time.perf_counter() - started)
-        self._count_overflow()
+            self._measured_wait.observe(time.perf_counter() - started)
+        self._measured_overflow.set(max(0, self.overflow()))
         return got
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         super()._do_return_conn(record)  # closes an overflow connection
-        self._count_overflow()
-
-    def _count_overflow(self) -> None:
-        POOL_OVERFLOW.labels(self.pool_label).set(max(0, self.overflow()))
+        if self._measured_as is not None:
+            self._measured_overflow.set(max(0, self.overflow()))
 
     def recreate(self) -> "MeasuredPool":
-        # engine.dispose() replaces the pool: the new one keeps the label.
+        # engine.dispose() replaces the pool: the new one is measured as this one was.
         pool = cast(MeasuredPool, super().recreate())
-        pool.pool_label = self.pool_label
+        if self._measured_as is not None:
+            pool.measure_as(self._measured_as)
         return pool
 
 
@@ -79,7 +89,7 @@ def observe(engine: AsyncEngine, pool: str, settings: Settings) -> None:
 def _count_pool(engine: AsyncEngine, pool: str) -> None:
     sync_pool = engine.sync_engine.pool
     if isinstance(sync_pool, MeasuredPool):
-        sync_pool.pool_label = pool
+        sync_pool.measure_as(pool)
     POOL_SIZE.labels(pool).set(sync_pool.size())  # type: ignore[attr-defined]
     checked_out = POOL_CHECKED_OUT.labels(pool)
 
