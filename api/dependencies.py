@@ -6,7 +6,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orm.session import sessionmanager
+from api.consistency import answered_by, hand_out, requested_position
+from orm.session import committed, read_from, sessionmanager
 
 # HTTP's safe methods: they must not change anything, so their session may not either.
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -16,11 +17,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request. It never commits: a handler that writes commits itself.
 
     GET requests get a `ReadOnlySession` (orm/session.py): no BEGIN or ROLLBACK round
-    trips (a fifth of a GET's CPU, bench/throughput.py), and a write raises instead.
+    trips (a fifth of a GET's CPU, bench/throughput.py), and a write raises instead. With
+    DATABASE_READ_URL it reads on a standby when one is fit (api/consistency.py); other
+    requests, reads included, stay on the primary.
     """
-    read_only = request.method in READ_ONLY_METHODS
-    async with sessionmanager.session(read_only=read_only) as session:
+    if request.method in READ_ONLY_METHODS:
+        after = requested_position(request)
+        async with sessionmanager.session(read_only=True, after=after) as session:
+            yield session
+        answered_by(request, read_from(session))
+        return
+    async with sessionmanager.session() as session:
         yield session
+    if committed(session) and sessionmanager.standbys:
+        try:
+            position: int | Exception = await sessionmanager.wal_position()
+        except Exception as error:
+            position = error
+        hand_out(request, position)
 
 
 # scope="function": the session closes (its ROLLBACK returns the connection) before the

@@ -5,41 +5,17 @@ from types import TracebackType
 
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from orm.failures import describe, driver_error
+
 # Exceptions whose message may quote SQL parameters or row data: asyncpg's own (e.g.
 # "invalid input for query argument $1: 'secret'"), and SQLAlchemy's that embed the SQL
 # and its parameters. They are written as their class, SQLSTATE and constraint only.
 _QUOTING_MODULES = ("asyncpg", "sqlalchemy.dialects")
 
 
-def sqlstate(exc: BaseException) -> str | None:
-    """The server's SQLSTATE under a SQLAlchemy error, if the server sent one."""
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return str(code) if code else None
-
-
-def driver_error(exc: BaseException) -> BaseException | None:
-    """The asyncpg exception under SQLAlchemy's wrapper and its DBAPI adapter."""
-    return getattr(getattr(exc, "orig", None), "__cause__", None)
-
-
-def constraint(exc: BaseException) -> str | None:
-    name = getattr(driver_error(exc), "constraint_name", None)
-    return str(name) if name else None
-
-
 def column(exc: BaseException) -> str | None:
     name = getattr(driver_error(exc), "column_name", None)
     return str(name) if name else None
-
-
-def describe(exc: BaseException) -> str:
-    """`ClassName (sqlstate 22021, constraint ck_x)`: what a log line may say of an error."""
-    details = [
-        f"{label} {value}"
-        for label, value in (("sqlstate", sqlstate(exc)), ("constraint", constraint(exc)))
-        if value
-    ]
-    return type(exc).__name__ + (f" ({', '.join(details)})" if details else "")
 
 
 def _may_quote_values(exc: BaseException) -> bool:

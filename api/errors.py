@@ -26,8 +26,16 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.error_log import column, constraint, describe, driver_error, safe_traceback, sqlstate
-from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
+from api.error_log import column, safe_traceback
+from orm.failures import (
+    CommitOutcomeUnknownError,
+    DatabaseNoAnswerError,
+    DatabaseUnavailableError,
+    constraint,
+    describe,
+    driver_error,
+    sqlstate,
+)
 from orm.session import ReadOnlySessionError
 
 logger = logging.getLogger(__name__)

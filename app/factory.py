@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from api.consistency import ConsistencyHeaders
 from api.errors import add_error_handlers
 from api.routers import ROUTERS
 from app import NAME
@@ -43,14 +44,19 @@ def create_app(
             await upgrade_database(settings)
         sessionmanager.init(settings)
         if tracer_provider is not None:
-            tracing.trace_queries(
-                [sessionmanager.engine, sessionmanager.read_engine], tracer_provider
-            )
+            tracing.trace_queries(sessionmanager.engines, tracer_provider)
         logger.info(
             "database pools: up to %d connections in this process "
             "(DB_POOL_SIZE + DB_MAX_OVERFLOW + DB_READ_POOL_SIZE)",
             settings.max_connections_per_worker,
         )
+        if settings.database_read_url:
+            logger.info(
+                "reads from %d standbys: up to %d connections to each in this process "
+                "(DB_STANDBY_POOL_SIZE)",
+                len(settings.database_read_url),
+                settings.db_standby_pool_size,
+            )
         try:
             yield
         finally:
@@ -77,6 +83,8 @@ def create_app(
         },
     )
     add_error_handlers(app)
+    if settings.database_read_url:
+        app.add_middleware(ConsistencyHeaders)
     # Added last, so outermost: the error answers fall inside each request's id and time.
     app.add_middleware(
         ObservedRequests, access_log=settings.access_log, count=settings.metrics_enabled

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from app.database_url import to_asyncpg_url
@@ -16,6 +16,17 @@ DatabaseURL = Annotated[
     BeforeValidator(to_asyncpg_url),
     PlainSerializer(lambda url: url.render_as_string(hide_password=True), return_type=str),
 ]
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+# Several URLs separated by commas (one per standby), each checked as DATABASE_URL is.
+# NoDecode: pydantic-settings would otherwise expect a JSON list in the environment.
+DatabaseURLs = Annotated[list[DatabaseURL], NoDecode, BeforeValidator(_comma_separated)]
 
 
 class Settings(BaseSettings):
@@ -36,6 +47,25 @@ class Settings(BaseSettings):
     # DATABASE_URL goes through PgBouncer in transaction mode: no prepared statements
     # cached across transactions, and timeouts set per transaction (orm/engine.py).
     db_behind_pgbouncer: bool = False
+    # PgBouncer 1.21+ with max_prepared_statements > 0 tracks prepared statements in
+    # transaction mode: asyncpg's statement caches then stay on behind it. The app cannot
+    # ask PgBouncer its version; say here what yours does.
+    db_pgbouncer_prepared_statements: bool = False
+
+    # Streaming standbys for GET requests' reads: one URL, or several separated by commas
+    # (through PgBouncer too when DB_BEHIND_PGBOUNCER is set). Unset: every read on the
+    # primary. Writes, and reads of requests that write, always use DATABASE_URL
+    # (orm/standbys.py; README, "Reads from standbys").
+    database_read_url: DatabaseURLs = []
+    # Connections per standby per worker process.
+    db_standby_pool_size: int = Field(default=10, ge=1)
+    # Bytes of WAL a standby may have left to replay and still serve reads that carry no
+    # consistency token; more, and reads go elsewhere until it catches up.
+    db_standby_max_lag: int = Field(default=16 * 1024 * 1024, ge=0)
+    # Seconds between two polls of each standby's replay position and of the primary's.
+    db_standby_poll_interval: float = Field(default=1.0, gt=0)
+    # Seconds a standby stays out of rotation after it failed a read or a poll.
+    db_standby_retry_after: float = Field(default=5.0, ge=0)
 
     # Per process: a server sees workers x (pool_size + max_overflow) connections at most.
     # Overflow connections are closed as soon as they are returned: under steady load they
@@ -100,14 +130,22 @@ class Settings(BaseSettings):
                 "DB_BEHIND_PGBOUNCER=true needs DIRECT_URL: migrations must reach the "
                 "server itself, not PgBouncer"
             )
-        if self.db_behind_pgbouncer and self.database_url and "options" in self.database_url.query:
+        pooled = [self.database_url, *self.database_read_url] if self.db_behind_pgbouncer else []
+        if any(url is not None and "options" in url.query for url in pooled):
             # PgBouncer refuses `options` as a startup parameter; a session-level SET
             # would stay on a server connection other clients get next.
             raise ValueError(
-                "DATABASE_URL's options parameter cannot pass through PgBouncer "
-                "(DB_BEHIND_PGBOUNCER=true): set those server settings on the database "
-                "instead (ALTER DATABASE ... SET name = value)"
+                "DATABASE_URL's or DATABASE_READ_URL's options parameter cannot pass through "
+                "PgBouncer (DB_BEHIND_PGBOUNCER=true): set those server settings on the "
+                "database instead (ALTER DATABASE ... SET name = value)"
             )
+        if self.db_pgbouncer_prepared_statements and not self.db_behind_pgbouncer:
+            raise ValueError(
+                "DB_PGBOUNCER_PREPARED_STATEMENTS=true says what PgBouncer does: it needs "
+                "DB_BEHIND_PGBOUNCER=true"
+            )
+        if self.database_read_url and self.database_url is None:
+            raise ValueError("DATABASE_READ_URL needs DATABASE_URL: writes go to the primary")
         return self
 
     @property
@@ -116,6 +154,7 @@ class Settings(BaseSettings):
 
     @property
     def max_connections_per_worker(self) -> int:
+        """To the primary: the write pool, its overflow and the read pool."""
         return self.db_pool_size + self.db_max_overflow + self.db_read_pool_size
 
 

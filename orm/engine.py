@@ -47,8 +47,11 @@ def command_timeout(settings: Settings) -> float | None:
     return settings.db_statement_timeout + COMMAND_TIMEOUT_MARGIN
 
 
-def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> AsyncEngine:
-    """The engine for requests; `read_only`: the one GET requests read through.
+def create_app_engine(
+    settings: Settings, url: URL, read_only: bool = False, standby: str | None = None
+) -> AsyncEngine:
+    """The engine for requests; `read_only`: the one GET requests read through; `standby`:
+    the one of that standby (DATABASE_READ_URL), read-only too.
 
     Reads are read-only at the server, so a write slipped into a GET handler (raw SQL, a
     Core statement) fails there instead of committing. Directly, a read connection starts
@@ -56,6 +59,7 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     trips. PgBouncer refuses that startup parameter, so behind it reads stay in
     transactions, begun as `BEGIN READ ONLY` (the same one round trip as a plain BEGIN).
     """
+    read_only = read_only or standby is not None
     timeouts = session_timeouts(settings)
     driver = driver_options(url)
     connect_args: dict[str, Any] = {
@@ -68,11 +72,13 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     server_settings = dict(driver.server_settings)
     engine_options: dict[str, Any] = {}
     if settings.db_behind_pgbouncer:
-        # In transaction mode each transaction may get another server connection, where a
-        # statement prepared earlier does not exist, or another client's statement has its
-        # name. With both caches off asyncpg prepares an unnamed statement inside the
-        # transaction that runs it (asyncpg >= 0.31; PgBouncer 1.18 cannot track names).
-        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+        if not settings.db_pgbouncer_prepared_statements:
+            # In transaction mode each transaction may get another server connection, where
+            # a statement prepared earlier does not exist, or another client's statement has
+            # its name. With both caches off asyncpg prepares an unnamed statement inside the
+            # transaction that runs it (asyncpg >= 0.31). PgBouncer 1.21+ tracks names
+            # itself when max_prepared_statements is set: DB_PGBOUNCER_PREPARED_STATEMENTS.
+            connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
         if read_only:
             engine_options["execution_options"] = {"postgresql_readonly": True}
     else:
@@ -83,9 +89,15 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
             engine_options["isolation_level"] = "AUTOCOMMIT"
     if server_settings:
         connect_args["server_settings"] = server_settings
+    if standby is not None:
+        pool_size, pool = settings.db_standby_pool_size, standby
+    elif read_only:
+        pool_size, pool = settings.db_read_pool_size, "read"
+    else:
+        pool_size, pool = settings.db_pool_size, "write"
     engine = create_async_engine(
         driver.url,
-        pool_size=settings.db_read_pool_size if read_only else settings.db_pool_size,
+        pool_size=pool_size,
         max_overflow=0 if read_only else settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
@@ -103,7 +115,7 @@ def create_app_engine(settings: Settings, url: URL, read_only: bool = False) -> 
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
     # After _replace_closed_connections: a connection it discards is not counted as used.
-    observe(engine, "read" if read_only else "write", settings)
+    observe(engine, pool, settings)
     return engine
 
 

@@ -2,13 +2,17 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from sqlalchemy import event
+from sqlalchemy import Result, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from app.observability import metrics
 from app.settings import Settings
 from orm.engine import create_app_engine
+from orm.standbys import Standby, Standbys, lost_standby
+from orm.wal import parse_position
 
 
 class ReadOnlySessionError(RuntimeError):
@@ -37,11 +41,78 @@ def _refuse_writes(state: ORMExecuteState) -> None:
         raise ReadOnlySessionError(_REFUSED)
 
 
+@dataclass
+class ReadRoute:
+    """Where a read session's statements go: a standby until it fails, then the primary."""
+
+    standbys: Standbys
+    standby: Standby | None
+    primary: AsyncEngine
+
+    @property
+    def server(self) -> str:
+        return "primary" if self.standby is None else self.standby.name
+
+
+_ROUTE = "read_route"
+
+
+# After _refuse_writes: a listener that returns a result ends the chain.
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _retry_on_primary(state: ORMExecuteState) -> Result[object] | None:
+    """A statement that loses its standby (down, restarting, cut off) runs again on the
+    primary, once, and so do the session's later ones: the request sees no failure.
+
+    Reads on a standby run in autocommit, one statement at a time, so repeating a statement
+    elsewhere changes nothing the handler could have relied on.
+    """
+    route: ReadRoute | None = state.session.info.get(_ROUTE)
+    if route is None or route.standby is None:
+        return None
+    try:
+        return state.invoke_statement()
+    except Exception as error:
+        if not lost_standby(error):
+            raise
+        route.standbys.failed(route.standby, error)
+        route.standby = None
+        primary = route.primary.sync_engine
+        state.session.bind = primary
+        return state.invoke_statement(bind_arguments={"bind": primary})
+
+
+_COMMITTED = "committed"
+
+
+class WriteSession(Session):
+    """The session of requests that may write: it notes a commit, for the consistency token."""
+
+
+@event.listens_for(WriteSession, "after_commit")
+def _note_commit(session: Session) -> None:
+    session.info[_COMMITTED] = True
+
+
+def committed(session: AsyncSession) -> bool:
+    """Whether `session` committed a transaction."""
+    return bool(session.info.get(_COMMITTED))
+
+
+def read_from(session: AsyncSession) -> str | None:
+    """The server a read session's statements went to, when standbys are configured."""
+    route: ReadRoute | None = session.info.get(_ROUTE)
+    return None if route is None else route.server
+
+
+_WAL_POSITION = text("SELECT pg_current_wal_lsn()::text")
+
+
 class DatabaseSessionManager:
     """Owns the engines between `init()` and `close()`; the app's lifespan calls both.
 
-    Two engines, two pools: one for requests that write, one read-only at the server for
-    GET requests (orm/engine.py).
+    Two engines, two pools, on the primary (DATABASE_URL): one for requests that write, one
+    read-only at the server for GET requests (orm/engine.py). With DATABASE_READ_URL, an
+    engine per standby too, which GET requests read from when it is fit (orm/standbys.py).
 
     Nothing connects at import, so tests and scripts point it anywhere by calling
     `init()` with their own settings.
@@ -52,6 +123,7 @@ class DatabaseSessionManager:
         self._read_engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._standbys: Standbys | None = None
 
     def init(self, settings: Settings) -> None:
         if self._engine is not None:
@@ -66,19 +138,51 @@ class DatabaseSessionManager:
         self._read_engine = create_app_engine(settings, settings.database_url, read_only=True)
         # Handlers read attributes after commit; expiring them would force a lazy
         # load outside the greenlet and raise MissingGreenlet.
-        self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+        self._sessionmaker = async_sessionmaker(
+            self._engine, expire_on_commit=False, sync_session_class=WriteSession
+        )
         self._read_sessionmaker = async_sessionmaker(
             self._read_engine, sync_session_class=ReadOnlySession
         )
+        if settings.database_read_url:
+            self._standbys = Standbys(
+                [
+                    Standby(name, create_app_engine(settings, url, standby=name))
+                    for name, url in (
+                        (f"standby-{number}", url)
+                        for number, url in enumerate(settings.database_read_url)
+                    )
+                ],
+                primary=self._read_engine,
+                max_lag=settings.db_standby_max_lag,
+                poll_interval=settings.db_standby_poll_interval,
+                retry_after=settings.db_standby_retry_after,
+            )
+            # Polled from the start: until the first poll, every read goes to the primary.
+            self._standbys.start()
 
     async def close(self) -> None:
-        for engine in (self._engine, self._read_engine):
-            if engine is not None:
-                await engine.dispose()
+        if self._standbys is not None:
+            await self._standbys.stop()
+        for engine in self.engines:
+            await engine.dispose()
         self._engine = None
         self._read_engine = None
         self._sessionmaker = None
         self._read_sessionmaker = None
+        self._standbys = None
+
+    @property
+    def engines(self) -> list[AsyncEngine]:
+        """Every engine: the primary's two, then each standby's."""
+        primary = [engine for engine in (self._engine, self._read_engine) if engine is not None]
+        standbys = [] if self._standbys is None else [s.engine for s in self._standbys.standbys]
+        return primary + standbys
+
+    @property
+    def standbys(self) -> list[Standby]:
+        """The standbys in DATABASE_READ_URL's order, with their state as last polled."""
+        return [] if self._standbys is None else list(self._standbys.standbys)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -102,18 +206,40 @@ class DatabaseSessionManager:
                 await connection.rollback()
                 raise
 
+    async def wal_position(self) -> int:
+        """The primary's current WAL position: past every commit that has returned."""
+        async with self.read_engine.connect() as connection:
+            position = await connection.scalar(_WAL_POSITION)
+        return parse_position(str(position))
+
     @asynccontextmanager
-    async def session(self, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session; `read_only`: a `ReadOnlySession`, cheaper, that refuses writes."""
+    async def session(
+        self, read_only: bool = False, after: int | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A session; `read_only`: a `ReadOnlySession`, cheaper, that refuses writes, on a
+        standby when one is fit to serve it, and then one past WAL position `after`, if given.
+        """
         sessionmaker = self._read_sessionmaker if read_only else self._sessionmaker
         if sessionmaker is None:
             raise RuntimeError("DatabaseSessionManager.init() has not been called")
-        async with sessionmaker() as session:
+        route = None
+        if read_only and self._standbys is not None:
+            standby = self._standbys.choose(after)
+            route = ReadRoute(self._standbys, standby, self.read_engine)
+        on_standby = (
+            {} if route is None or route.standby is None else {"bind": route.standby.engine}
+        )
+        async with sessionmaker(**on_standby) as session:
+            if route is not None:
+                session.info[_ROUTE] = route
             try:
                 yield session
             except BaseException:
                 await session.rollback()
                 raise
+            finally:
+                if route is not None:
+                    metrics.READS.labels(route.server).inc()
 
 
 sessionmanager = DatabaseSessionManager()

@@ -39,12 +39,16 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def app_settings(run_databases: RunDatabases, database_url: URL) -> Settings:
     """The app's settings for this worker's database: directly, or through the run's
-    PgBouncer when TEST_PGBOUNCER=1."""
+    PgBouncer when TEST_PGBOUNCER=1 (with its statement caches on if that PgBouncer tracks
+    prepared statements)."""
     port = run_databases.pgbouncer_port
     if port is None:
         return settings_for(database_url)
     return settings_for(
-        database_url.set(port=port), db_behind_pgbouncer=True, direct_url=database_url
+        database_url.set(port=port),
+        db_behind_pgbouncer=True,
+        direct_url=database_url,
+        db_pgbouncer_prepared_statements=run_databases.pgbouncer_prepared_statements,
     )
 
 

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.error_log import describe
 from api.responses import errors
-from api.schemas.health import Health, Liveness, Readiness
-from orm.failures import DatabaseNoAnswerError, DatabaseUnavailableError
+from api.schemas.health import Health, Liveness, Readiness, StandbyReadiness
+from orm.failures import DatabaseNoAnswerError, DatabaseUnavailableError, describe
 from orm.migrations import code_head, database_heads, is_schema_ready
 from orm.session import sessionmanager
 
@@ -50,7 +49,11 @@ def unreachable_reason(error: Exception) -> str:
 
 @router.get("/health/ready", responses={503: {"model": Readiness}, **errors(500)})
 async def read_readiness(response: Response) -> Readiness:
-    """200 when the database is reachable and has this code's head revision, or a later one."""
+    """200 when the database is reachable and has this code's head revision, or a later one.
+
+    Standbys (DATABASE_READ_URL) never make it 503: reads fall back to the primary. One that
+    does not serve reads makes it `degraded`.
+    """
     needed = code_head()
     try:
         async with sessionmanager.connect() as connection:
@@ -67,9 +70,17 @@ async def read_readiness(response: Response) -> Readiness:
     ready = is_schema_ready(heads)
     if not ready:
         response.status_code = 503
+    standbys = [
+        StandbyReadiness(
+            name=standby.name, state=standby.state, lag_bytes=standby.lag, reason=standby.reason
+        )
+        for standby in sessionmanager.standbys
+    ]
+    degraded = any(standby.state != "ok" for standby in standbys)
     return Readiness(
-        status="ready" if ready else "not ready",
+        status="not ready" if not ready else "degraded" if degraded else "ready",
         database="reachable",
         code_revision=needed,
         database_revisions=list(heads),
+        standbys=standbys or None,
     )

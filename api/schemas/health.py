@@ -14,8 +14,19 @@ class Liveness(BaseModel):
     status: Literal["ok"]
 
 
+class StandbyReadiness(BaseModel):
+    name: str  # standby-N, in DATABASE_READ_URL's order
+    # ok: it serves reads; lagging: more than DB_STANDBY_MAX_LAG behind; down: it failed a
+    # poll or a read (reason says how); not a standby: it is not in recovery; unknown: not
+    # polled yet.
+    state: Literal["unknown", "ok", "lagging", "down", "not a standby"]
+    lag_bytes: int | None
+    reason: str | None = None
+
+
 class Readiness(BaseModel):
-    status: Literal["ready", "not ready"]
+    # degraded: ready, with reads on the primary that a standby would serve (standbys).
+    status: Literal["ready", "degraded", "not ready"]
     database: Literal["reachable", "unreachable"]
     # The revision this code needs (None: it has none yet), and those the database is at
     # (None: unreachable).
@@ -23,3 +34,5 @@ class Readiness(BaseModel):
     database_revisions: list[str] | None
     # Why the database is unreachable: the error's class, and for TLS what failed.
     reason: str | None = None
+    # With DATABASE_READ_URL: each standby as last polled.
+    standbys: list[StandbyReadiness] | None = None

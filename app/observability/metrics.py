@@ -74,6 +74,25 @@ QUERY_DURATION = Histogram(
 SLOW_QUERIES = Counter(
     "db_slow_queries", "Statements slower than DB_SLOW_QUERY_MS (each also logged).", ["pool"]
 )
+# Reads from standbys (orm/standbys.py), by standby: standby-0, standby-1, … in
+# DATABASE_READ_URL's order.
+STANDBY_LAG = Gauge(
+    "db_standby_lag_bytes",
+    "WAL the standby has yet to replay, as last polled.",
+    ["standby"],
+    multiprocess_mode="liveall",
+)
+STANDBY_SERVING = Gauge(
+    "db_standby_serving",
+    "1 while the standby serves reads; 0 while it is down, lagging or not in recovery.",
+    ["standby"],
+    multiprocess_mode="liveall",
+)
+READS = Counter(
+    "db_reads",
+    "GET requests' read sessions by the server that answered: primary or standby-N.",
+    ["server"],
+)
 
 # A live gauge's file: gauge_liveall_<pid>.db.
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db")

@@ -60,6 +60,7 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
         "code_revision": head,
         "database_revisions": [head] if head else [],
         "reason": None,
+        "standbys": None,
     }
 
 
@@ -83,6 +84,7 @@ async def test_not_ready_when_the_database_is_behind_names_both_revisions(
         "code_revision": code_head(),
         "database_revisions": [previous],
         "reason": None,
+        "standbys": None,
     }
 
 
@@ -125,4 +127,5 @@ async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> 
         "code_revision": code_head(),
         "database_revisions": None,
         "reason": "ConnectionRefusedError",
+        "standbys": None,
     }

@@ -261,3 +261,64 @@ def test_the_suite_and_its_subprocesses_see_no_developer_settings(tmp_path: Path
     assert "DATABASE_URL" not in os.environ
     assert "DIRECT_URL" not in os.environ
     assert result.stdout.split() == ["None", "None"], result.stderr
+
+
+def test_read_urls_are_separated_by_commas_and_each_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@primary/app")
+    monkeypatch.setenv(
+        "DATABASE_READ_URL", "postgres://u:pw@standby-a/app, postgresql://u:pw@standby-b:6432/app"
+    )
+
+    urls = load_settings().database_read_url
+
+    assert [(url.drivername, url.host, url.port) for url in urls] == [
+        ("postgresql+asyncpg", "standby-a", None),
+        ("postgresql+asyncpg", "standby-b", 6432),
+    ]
+
+
+def test_a_wrong_read_url_names_the_setting_and_hides_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@primary/app")
+    monkeypatch.setenv(
+        "DATABASE_READ_URL", "postgresql://u:pw@standby/app,mysql://u:hunter2secret@standby/app"
+    )
+
+    with pytest.raises(InvalidSettingsError) as raised:
+        load_settings()
+
+    assert "DATABASE_READ_URL" in str(raised.value)
+    assert "hunter2secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("environment", "complaint"),
+    [
+        ({"DATABASE_READ_URL": "postgresql://u@standby/app"}, "DATABASE_READ_URL needs"),
+        (
+            {"DATABASE_URL": "postgresql://u@db/app", "DB_PGBOUNCER_PREPARED_STATEMENTS": "true"},
+            "needs DB_BEHIND_PGBOUNCER",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://u@pgbouncer/app",
+                "DIRECT_URL": "postgresql://u@db/app",
+                "DB_BEHIND_PGBOUNCER": "true",
+                "DATABASE_READ_URL": "postgresql://u@standby-pgbouncer/app?options=-c%20a%3Db",
+            },
+            "options parameter cannot pass through",
+        ),
+    ],
+    ids=["read-url-without-primary", "prepared-statements-without-pgbouncer", "read-url-options"],
+)
+def test_settings_that_cannot_work_together_are_refused(
+    environment: dict[str, str], complaint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(InvalidSettingsError, match=complaint):
+        load_settings()

@@ -4,7 +4,9 @@ Many clients share two server connections, so consecutive transactions of one cl
 land on different server connections. With asyncpg's default prepared statements that
 fails ("prepared statement ... does not exist"), or runs another client's statement of
 the same name; with the setting on, every statement is prepared inside the transaction
-that runs it.
+that runs it. PgBouncer 1.21+ with max_prepared_statements tracks statements itself (the
+harness sets it where the version allows): there the caches may stay on
+(DB_PGBOUNCER_PREPARED_STATEMENTS), and nothing goes astray even without the setting.
 """
 
 import collections
@@ -43,7 +45,7 @@ async def seed(database_url: URL) -> dict[int, str]:
 
 
 async def run_transactions(
-    url: URL, behind_pgbouncer: bool, emails: dict[int, str]
+    url: URL, behind_pgbouncer: bool, emails: dict[int, str], prepared_statements: bool = False
 ) -> collections.Counter[str]:
     """Outcomes of CLIENTS x TRANSACTIONS_PER_CLIENT ORM transactions, several statements each."""
     # Timeouts off: they are startup parameters on a direct connection, which PgBouncer
@@ -51,6 +53,7 @@ async def run_transactions(
     settings = Settings(
         database_url=url,
         db_behind_pgbouncer=behind_pgbouncer,
+        db_pgbouncer_prepared_statements=prepared_statements,
         direct_url=url,  # not used here; PgBouncer mode requires one
         db_statement_timeout=0,
         db_idle_in_transaction_timeout=0,
@@ -104,23 +107,41 @@ async def test_orm_transactions_through_pgbouncer_transaction_mode(
 ) -> None:
     emails = await seed(fresh_database)
     url = pgbouncer.url_for(fresh_database)
+    tracked = pgbouncer.tracks_prepared_statements
 
     outcomes = await run_transactions(url, behind_pgbouncer, emails)
     # Without the setting, statements go astray when two clients' transactions meet on one
     # server connection, which depends on scheduling: a round rarely has none, so a few
     # rounds must show it.
     for _round in range(4):
-        if behind_pgbouncer or outcomes["ok"] < sum(outcomes.values()):
+        if behind_pgbouncer or tracked or outcomes["ok"] < sum(outcomes.values()):
             break
         outcomes = await run_transactions(url, behind_pgbouncer, emails)
 
     total = CLIENTS * TRANSACTIONS_PER_CLIENT
     assert sum(outcomes.values()) == total
-    if behind_pgbouncer:
-        assert outcomes == {"ok": total}, f"with the setting on: {dict(outcomes)}"
+    if behind_pgbouncer or tracked:
+        assert outcomes == {"ok": total}, f"setting on, or a tracking PgBouncer: {dict(outcomes)}"
     else:
         failed = total - outcomes["ok"]
         # What the setting exists for: without it, statements go astray.
         assert failed > 0, f"expected failures with the setting off, in 5 rounds: {dict(outcomes)}"
         assert set(outcomes) <= {"ok", "prepared statement error", "wrong result"}, dict(outcomes)
     print(f"\nDB_BEHIND_PGBOUNCER={behind_pgbouncer}: {dict(outcomes)} of {total}")
+
+
+async def test_statement_caches_stay_on_behind_a_pgbouncer_that_tracks_them(
+    pgbouncer: PgBouncer, fresh_database: URL
+) -> None:
+    if not pgbouncer.tracks_prepared_statements:
+        pytest.skip(
+            "this PgBouncer is older than 1.21 and cannot track prepared statements "
+            "(Debian 12 ships 1.18): DB_PGBOUNCER_PREPARED_STATEMENTS must stay off with it"
+        )
+    emails = await seed(fresh_database)
+
+    outcomes = await run_transactions(
+        pgbouncer.url_for(fresh_database), True, emails, prepared_statements=True
+    )
+
+    assert outcomes == {"ok": CLIENTS * TRANSACTIONS_PER_CLIENT}, dict(outcomes)

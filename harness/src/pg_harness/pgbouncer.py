@@ -12,6 +12,7 @@ stops it; if the guard itself is killed, the kernel stops PgBouncer (PR_SET_PDEA
 import ctypes
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +33,20 @@ INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (as .ci/
 
 def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer")  # Debian installs it in /usr/sbin
+
+
+# PgBouncer tracks prepared statements in transaction mode from 1.21, when
+# max_prepared_statements is set: clients may then keep their statement caches on.
+TRACKS_PREPARED_STATEMENTS_FROM = (1, 21)
+
+
+def pgbouncer_version(binary: str) -> tuple[int, int]:
+    """(major, minor) of the PgBouncer at `binary`, from `pgbouncer --version`."""
+    shown = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    found = re.search(r"(\d+)\.(\d+)", shown.stdout)
+    if found is None:
+        raise RuntimeError(f"cannot read PgBouncer's version from {shown.stdout!r}")
+    return int(found[1]), int(found[2])
 
 
 def require_pgbouncer() -> None:
@@ -56,11 +71,18 @@ class PgBouncer:
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: Path | None = field(default=None, init=False, repr=False)
     port: int = field(default=0, init=False)
+    # Set by start(), from the version found: whether it tracks prepared statements (the
+    # app's DB_PGBOUNCER_PREPARED_STATEMENTS).
+    tracks_prepared_statements: bool = field(default=False, init=False)
 
     def start(self) -> URL:
         binary = pgbouncer_binary()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
+        self.tracks_prepared_statements = (
+            pgbouncer_version(binary) >= TRACKS_PREPARED_STATEMENTS_FROM
+        )
+        prepared = "max_prepared_statements = 200\n" if self.tracks_prepared_statements else ""
         port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
@@ -104,7 +126,7 @@ ignore_startup_parameters = extra_float_digits
 ; waits to retry it turns clients away at once, so this wait is how long clients keep
 ; failing after the server is back (its default, 15 s; tests/scaleout/test_restart.py).
 server_login_retry = 0.1
-{tls}"""
+{prepared}{tls}"""
         )
         if not self.account.is_self:
             for path in (self._dir, *self._dir.iterdir()):

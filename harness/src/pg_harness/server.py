@@ -44,8 +44,10 @@ class RunDatabases:
     run: int
     template: str
     template_builds: int
-    # TEST_PGBOUNCER=1: the port of the run's PgBouncer, which the app under test goes through.
+    # TEST_PGBOUNCER=1: the port of the run's PgBouncer, which the app under test goes through,
+    # and whether it tracks prepared statements (PgBouncer 1.21+).
     pgbouncer_port: int | None = None
+    pgbouncer_prepared_statements: bool = False
 
     @asynccontextmanager
     async def database(self, what: str, migrated: bool = True) -> AsyncIterator[URL]:
@@ -66,6 +68,7 @@ class RunDatabases:
             "test_template": self.template,
             "test_template_builds": self.template_builds,
             "test_pgbouncer_port": self.pgbouncer_port or 0,
+            "test_pgbouncer_prepared_statements": self.pgbouncer_prepared_statements,
         }
 
     @classmethod
@@ -76,6 +79,7 @@ class RunDatabases:
             str(data["test_template"]),
             int(str(data["test_template_builds"])),
             int(str(data["test_pgbouncer_port"])) or None,
+            bool(data["test_pgbouncer_prepared_statements"]),
         )
 
 
@@ -104,21 +108,24 @@ class TestServer:
         # handed a template the current code built: its own migrations are not the point.
         given = os.environ.get(GIVEN_TEMPLATE)
         template = self._portal.call(self._run.kept_template, given or kept_template_name())
+        pgbouncer = self._start_pgbouncer(admin_url) if os.environ.get("TEST_PGBOUNCER") else None
         return RunDatabases(
             admin_url,
             self._run.number,
             template,
             self._run.template_builds,
-            self._start_pgbouncer(admin_url) if os.environ.get("TEST_PGBOUNCER") else None,
+            pgbouncer.port if pgbouncer else None,
+            pgbouncer.tracks_prepared_statements if pgbouncer else False,
         )
 
-    def _start_pgbouncer(self, admin_url: URL) -> int:
+    def _start_pgbouncer(self, admin_url: URL) -> PgBouncer:
         if pgbouncer_binary() is None:
             raise RuntimeError(f"TEST_PGBOUNCER is set, but {INSTALL_HINT}")
         # Each test holds a transaction, so a server connection, for its whole length: one
         # per xdist worker, with room for the tests that open more.
         self._pgbouncer = PgBouncer(admin_url, pool_size=20)
-        return self._pgbouncer.start().port or 0
+        self._pgbouncer.start()
+        return self._pgbouncer
 
     def stop(self) -> None:
         try:
