@@ -24,8 +24,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     if request.method in READ_ONLY_METHODS:
         after = requested_position(request)
         async with sessionmanager.session(read_only=True, after=after) as session:
-            yield session
-        answered_by(request, read_from(session))
+            try:
+                yield session
+            finally:  # a 404 or a 409 says who answered too
+                answered_by(request, read_from(session))
         return
     async with sessionmanager.session() as session:
         yield session

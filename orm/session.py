@@ -104,7 +104,10 @@ def read_from(session: AsyncSession) -> str | None:
     return None if route is None else route.server
 
 
-_WAL_POSITION = text("SELECT pg_current_wal_lsn()::text")
+# Where the next WAL record goes: past every commit that has returned. Not
+# pg_current_wal_lsn() (what is written out): with synchronous_commit=off a commit
+# returns before its record is written, and a token before it would prove nothing.
+_WAL_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
 
 
 class DatabaseSessionManager:
@@ -207,7 +210,7 @@ class DatabaseSessionManager:
                 raise
 
     async def wal_position(self) -> int:
-        """The primary's current WAL position: past every commit that has returned."""
+        """The primary's WAL position: past every commit that has returned."""
         async with self.read_engine.connect() as connection:
             position = await connection.scalar(_WAL_POSITION)
         return parse_position(str(position))

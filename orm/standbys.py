@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 State = Literal["unknown", "ok", "lagging", "down", "not a standby"]
 
-_POSITION = text("SELECT pg_current_wal_lsn()::text")
+_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
 # NULL on a server that is not in recovery: promoted, or not a standby at all.
 _REPLAYED = text("SELECT pg_last_wal_replay_lsn()::text")
 
@@ -53,6 +53,13 @@ def lost_standby(error: BaseException) -> bool:
         or code[:2] in _LOST_CLASSES
         or code == RECOVERY_CONFLICT
     )
+
+
+def _reason(error: BaseException) -> str:
+    # Ours name the driver's error in their message (orm/failures.py): never a value.
+    if isinstance(error, DatabaseUnavailableError | DatabaseNoAnswerError):
+        return f"{type(error).__name__}: {error}"
+    return describe(error)
 
 
 @dataclass
@@ -95,7 +102,7 @@ class Standbys:
         failure was the read's own (a recovery conflict)."""
         if sqlstate(error) == RECOVERY_CONFLICT:
             return
-        self._down(standby, describe(error))
+        self._down(standby, _reason(error))
 
     def start(self) -> None:
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
@@ -123,7 +130,7 @@ class Standbys:
         try:
             replayed = await self._position(standby.engine, _REPLAYED)
         except Exception as error:
-            self._down(standby, describe(error))
+            self._down(standby, _reason(error))
             return
         if replayed is None:
             if standby.state != "not a standby":

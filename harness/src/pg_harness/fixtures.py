@@ -7,7 +7,8 @@
 - `fresh_database`: a database of the test's own, for real commits and DDL;
 - `empty_database`: one with no schema, per module; `database_at(revision)`: one migrated
   up to `revision`, for data migrations;
-- `pgbouncer`: a PgBouncer of the test's own in front of the run's server.
+- `pgbouncer`: a PgBouncer of the test's own in front of the run's server;
+- `standby`: a streaming standby of the run's server, of the test's own.
 """
 
 import itertools
@@ -20,9 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from sqlalchemy.pool import NullPool
 
 from pg_harness.databases import create_database, database_name, drop_database
+from pg_harness.embedded.base_backup import standby_parent
+from pg_harness.embedded.followable import unfollowable_reason
+from pg_harness.embedded.standby import Standby
 from pg_harness.migrations.at_revision import DatabaseAtRevision
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.plugin import run_databases_of
+from pg_harness.processes import reachable_dir
 from pg_harness.project import project
 from pg_harness.server import RunDatabases
 
@@ -174,3 +179,20 @@ def pgbouncer(run_databases: RunDatabases) -> Iterator[PgBouncer]:
     bouncer.start()
     yield bouncer
     bouncer.stop()
+
+
+@pytest.fixture
+async def standby(run_databases: RunDatabases) -> AsyncIterator[Standby]:
+    """A hot standby streaming from the run's server, of this test's own, to pause or halt;
+    skipped where the embedded PostgreSQL cannot follow that server (TEST_DATABASE_URL).
+    The run's databases are on it too: `standby.url(name)` once `wait_caught_up()`."""
+    reason = await unfollowable_reason(run_databases.admin_url)
+    if reason is not None:
+        pytest.skip(reason)
+    with reachable_dir("standby-", standby_parent()) as parent:
+        standby = Standby(run_databases.admin_url, parent / "data")
+        try:
+            standby.start()
+            yield standby
+        finally:
+            standby.stop()

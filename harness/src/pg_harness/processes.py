@@ -31,10 +31,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def reachable_dir(prefix: str) -> Iterator[Path]:
+def reachable_dir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """A temporary folder every account may enter (pytest's tmp_path is 0700 under root,
-    and the embedded server runs as `nobody` there); removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    and the embedded server runs as `nobody` there), in `parent` (default: the system's
+    temporary folder); removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     path.chmod(0o755)
     try:
         yield path

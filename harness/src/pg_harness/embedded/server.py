@@ -24,12 +24,16 @@ from pg_harness.processes import free_port
 SUPERUSER = "postgres"
 PASSWORD_FILE = "superuser.password"
 
-# For test servers: nothing they hold must survive a crash (a kept test template is rebuilt
+# For test servers. Nothing they hold must survive a crash (a kept test template is rebuilt
 # by `make clean-db`), so skip the work that makes data durable.
-_NOT_DURABLE = {
+_FOR_TESTS = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
+    # Standbys hold no replication slot (pg_harness.embedded.standby): a test that halts one
+    # while other tests' base backups and DROP DATABASEs move the WAL on needs this much
+    # kept to resume. Bounded, where a slot would keep WAL for a standby that never returns.
+    "wal_keep_size": "256MB",
 }
 
 
@@ -90,7 +94,14 @@ class EmbeddedPostgres:
 
         For tests of what clients do while their server goes away and comes back.
         """
-        assert self._guard is not None, "restart() needs a server that start() started"
+        self.halt()
+        time.sleep(downtime)
+        self.resume()
+
+    def halt(self) -> None:
+        """Stop the server process (fast: open connections are cut), keeping its data, its
+        guard and its port for resume()."""
+        assert self._guard is not None, "halt() needs a server that start() started"
         self.account.run(
             [
                 str(self._bin / "pg_ctl"),
@@ -104,10 +115,13 @@ class EmbeddedPostgres:
             check=True,
             capture_output=True,
         )
-        time.sleep(downtime)
+
+    def resume(self) -> None:
+        """Start again, on the same port, the server that halt() stopped."""
+        assert self._guard is not None, "resume() needs a server that start() started"
         if not self._pg_ctl_start(self._port):
             raise RuntimeError(
-                f"embedded PostgreSQL did not restart; see {self.data_dir / 'server.log'}"
+                f"embedded PostgreSQL did not start again; see {self.data_dir / 'server.log'}"
             )
 
     def stop(self) -> None:
@@ -163,7 +177,7 @@ class EmbeddedPostgres:
             "unix_socket_directories": "",
         }
         if self.throwaway or not self.durable:
-            settings |= _NOT_DURABLE
+            settings |= _FOR_TESTS
         options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         started = self.account.run(
             [

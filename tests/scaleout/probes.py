@@ -1,0 +1,65 @@
+"""Routes of the standby tests' own, on a table of their own: the example's may be gone."""
+
+from fastapi import FastAPI, HTTPException
+from httpx import AsyncClient, Response
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from api.dependencies import SessionDep
+from app.factory import create_app
+from app.settings import Settings
+
+PROBES = "/probes"
+_INSERT = text("INSERT INTO standby_probe DEFAULT VALUES RETURNING id")
+# A row's id, and whether the server that found it is a standby.
+_READ = text(
+    "SELECT id, pg_is_in_recovery() AS on_standby FROM standby_probe"
+    " WHERE id = :id AND pg_sleep(:pause) IS NOT NULL"
+)
+
+
+async def create_probe_table(database_url: URL) -> None:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE standby_probe (id serial PRIMARY KEY)"))
+    await engine.dispose()
+
+
+def app_with_probes(settings: Settings) -> FastAPI:
+    """The app, plus POST /probes (a row on the primary) and GET /probes/{id}: the row,
+    found where the read was routed, and `?pause=` seconds spent there first."""
+    app = create_app(settings)
+
+    @app.post(PROBES, status_code=201)
+    async def add_probe(session: SessionDep) -> dict[str, int]:
+        probe_id = await session.scalar(_INSERT)
+        await session.commit()
+        assert probe_id is not None
+        return {"id": probe_id}
+
+    @app.get(PROBES + "/{probe_id}")
+    async def read_probe(
+        probe_id: int, session: SessionDep, pause: float = 0
+    ) -> dict[str, int | bool]:
+        row = (await session.execute(_READ, {"id": probe_id, "pause": pause})).one_or_none()
+        if row is None:
+            raise HTTPException(404, "not found")
+        return {"id": row.id, "on_standby": row.on_standby}
+
+    return app
+
+
+async def add_probe(client: AsyncClient) -> tuple[int, str | None]:
+    """A new row's id, and the consistency token its response carried."""
+    response = await client.post(PROBES)
+    assert response.status_code == 201, response.text
+    return response.json()["id"], response.headers.get("X-Consistency-Token")
+
+
+async def read_probe(
+    client: AsyncClient, probe_id: int, token: str | None = None, pause: float = 0
+) -> Response:
+    headers = {"X-Consistency-Token": token} if token else {}
+    return await client.get(f"{PROBES}/{probe_id}", params={"pause": pause}, headers=headers)
