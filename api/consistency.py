@@ -1,8 +1,9 @@
 """Read-your-writes across requests when GET requests read from standbys (orm/standbys.py).
 
-A request that commits gets its commit's WAL position back in `X-Consistency-Token`. A GET
+A client that wants to read its own writes carries `X-Consistency-Token` on every request
+(`0/0` at first). A request that commits answers it with its commit's WAL position; a GET
 that sends that token back is read on a standby only if the standby has replayed past it,
-and on the primary otherwise. Every GET that read says who answered in `X-Read-Server`:
+and on the primary otherwise. Clients that carry no token cost writes nothing. Every GET that read says who answered in `X-Read-Server`:
 `primary`, or `standby-N` in DATABASE_READ_URL's order (no host names).
 
 The token is a WAL position (`16/B374D848`): a client that forges one moves its own reads

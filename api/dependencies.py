@@ -29,9 +29,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             finally:  # a 404 or a 409 says who answered too
                 answered_by(request, read_from(session))
         return
+    # A client that carries a token asks for one back: a write answers it with its commit's
+    # position. Asked for only, since it costs the write a query (bench/replicas.py).
+    # Checked first: a malformed token refused after the commit would invite a second one.
+    wants_token = requested_position(request) is not None
     async with sessionmanager.session() as session:
         yield session
-    if committed(session) and sessionmanager.standbys:
+    if wants_token and committed(session) and sessionmanager.standbys:
         try:
             position: int | Exception = await sessionmanager.wal_position()
         except Exception as error:

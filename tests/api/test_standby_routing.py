@@ -74,7 +74,7 @@ async def without_standbys(primary: URL) -> AsyncIterator[AsyncClient]:
 
 
 async def test_without_standbys_no_token_is_handed_out(without_standbys: AsyncClient) -> None:
-    response = await without_standbys.post("/probes")
+    response = await without_standbys.post("/probes", headers={TOKEN: "0/0"})
 
     assert response.status_code == 201
     assert TOKEN not in response.headers
@@ -94,6 +94,18 @@ async def test_a_malformed_token_is_a_400_with_or_without_standbys(
     assert response.status_code == 400
     assert TOKEN in response.json()["detail"]
     assert token.strip() not in response.text
+
+
+async def test_a_malformed_token_on_a_write_is_a_400_and_writes_nothing(
+    without_standbys: AsyncClient,
+) -> None:
+    before, _ = await add_probe(without_standbys)
+
+    refused = await without_standbys.post("/probes", headers={TOKEN: "nonsense"})
+    after, _ = await add_probe(without_standbys)
+
+    assert refused.status_code == 400
+    assert after == before + 1, "the refused request inserted no row"
 
 
 async def test_a_well_formed_token_without_standbys_reads_on_the_primary(

@@ -51,9 +51,11 @@ def app_with_probes(settings: Settings) -> FastAPI:
     return app
 
 
-async def add_probe(client: AsyncClient) -> tuple[int, str | None]:
-    """A new row's id, and the consistency token its response carried."""
-    response = await client.post(PROBES)
+async def add_probe(client: AsyncClient, token: str | None = "0/0") -> tuple[int, str | None]:
+    """A new row's id, and the consistency token its response carried: a client that
+    carries one (`token`) gets one back."""
+    headers = {"X-Consistency-Token": token} if token else {}
+    response = await client.post(PROBES, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["id"], response.headers.get("X-Consistency-Token")
 

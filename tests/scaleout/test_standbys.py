@@ -79,10 +79,12 @@ async def test_reads_go_to_the_standby_and_writes_to_the_primary(
     client: AsyncClient, standby: Standby
 ) -> None:
     probe_id, token = await add_probe(client)
+    _, not_asked = await add_probe(client, token=None)
     await standby.wait_caught_up()
 
     response = await read_probe(client, probe_id)
 
+    assert not_asked is None, "a client that carries no token is handed none"
     assert response.status_code == 200
     assert response.json() == {"id": probe_id, "on_standby": True}
     assert response.headers[SERVER] == "standby-0"

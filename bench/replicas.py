@@ -1,0 +1,161 @@
+"""What reading from a standby costs the app: GETs on a streaming standby against on the
+primary, a GET carrying a consistency token, and a POST that hands one out.
+
+    python -m bench.replicas [--duration 5] [--rounds 5]
+
+An embedded primary (the project's migrations, bench/throughput.py's seed) and a
+standby of it (`pg_basebackup -R`, pg_harness.embedded.standby), and two apps of one
+worker each, served side by side:
+- primary: DATABASE_URL only (every read on the primary, no token handed out);
+- standby: DATABASE_READ_URL too (GETs on the standby; a write that carries
+  X-Consistency-Token gets its commit's position back, at one query more).
+wrk saturates each endpoint on each app in turn, in a rotating order per round. Reported:
+req/s and the app's CPU ms per request, median [lowest-highest] over rounds, and which
+server answered the GETs (the app's db_reads_total). On 2 cores, the primary, the standby,
+the app and wrk share the machine: a standby cannot make reads faster here; the point is
+what routing and tokens cost the app, and that the reads land where they should.
+Any failed request fails the run.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import asyncpg
+import httpx
+from pg_harness.databases import drop_database
+from pg_harness.embedded.server import EmbeddedPostgres
+from pg_harness.embedded.standby import Standby
+from pg_harness.processes import reachable_dir
+from pg_harness.served import Served
+from pg_harness.urls import asyncpg_connect_args
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import URL
+
+from bench.throughput import POOLS, Run, rotated, with_database, wrk
+
+ENDPOINTS = {
+    "GET /users/{id}": ("read_user.lua", ("primary", "standby")),
+    "GET with a token": ("read_user_after.lua", ("standby",)),
+    "POST /users": ("create_user.lua", ("primary", "standby")),
+    "POST with a token": ("create_user_after.lua", ("standby",)),
+}
+
+
+def describe(values: list[float]) -> str:
+    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+async def replayed(standby: URL) -> str:
+    connection = await asyncpg.connect(**asyncpg_connect_args(standby))
+    try:
+        return str(await connection.fetchval("SELECT pg_last_wal_replay_lsn()::text"))
+    finally:
+        await connection.close()
+
+
+def reads_by_server(served: Served) -> dict[str, float]:
+    scrape = httpx.get(f"{served.url}/metrics", timeout=10).text
+    return {
+        sample.labels["server"]: sample.value
+        for family in text_string_to_metric_families(scrape)
+        for sample in family.samples
+        if sample.name == "db_reads_total"
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run (5)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (5)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
+    runs: dict[tuple[str, str], list[Run]] = {}
+    with ExitStack() as stack:
+        # Always embedded: a standby needs a primary of the wheel's own version.
+        primary = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="bench-postgres-")), throwaway=True)
+        stack.callback(primary.stop)
+        admin_url = primary.start()
+        database = asyncio.run(with_database(admin_url))
+        stack.callback(lambda: asyncio.run(drop_database(admin_url, database.database or "")))
+        standby = Standby(admin_url, stack.enter_context(reachable_dir("bench-standby-")) / "data")
+        stack.callback(standby.stop)
+        standby.start()
+        asyncio.run(standby.wait_caught_up())
+        standby_url = standby.url(database.database or "")
+        os.environ["BENCH_TOKEN"] = asyncio.run(replayed(standby_url))
+        common = POOLS | {
+            "DATABASE_URL": database.render_as_string(hide_password=False),
+            "WORKERS": "1",
+            "ACCESS_LOG": "false",
+        }
+        servers = {
+            "primary": stack.enter_context(Served(common)),
+            "standby": stack.enter_context(
+                Served(
+                    common
+                    | {
+                        "DATABASE_READ_URL": standby_url.render_as_string(hide_password=False),
+                        "DB_STANDBY_POOL_SIZE": POOLS["DB_READ_POOL_SIZE"],
+                    }
+                )
+            ),
+        }
+        warm_up = argparse.Namespace(**{**vars(args), "duration": 2})
+        for name, served in servers.items():
+            for script, on in ENDPOINTS.values():
+                if name in on:
+                    wrk(served, script, warm_up, f"warm{name}")
+        for number in range(args.rounds):
+            for endpoint, (script, on) in ENDPOINTS.items():
+                for name in rotated(list(on), number):
+                    run = wrk(servers[name], script, args, f"r{number}{name}")
+                    runs.setdefault((endpoint, name), []).append(run)
+                    print(
+                        f"round {number + 1} {endpoint:17} {name:8}"
+                        f"{run.per_second:8.0f} req/s {run.cpu_ms_per_request:6.2f} CPU ms/req"
+                        f"  errors {run.errors}",
+                        flush=True,
+                    )
+        answered = {name: reads_by_server(served) for name, served in servers.items()}
+    print(f"\nmedian [lowest-highest] over {args.rounds} rounds of {args.duration} s, 1 worker")
+    for endpoint, (_, on) in ENDPOINTS.items():
+        for name in on:
+            got = runs[endpoint, name]
+            print(
+                f"{endpoint:17} {name:8} req/s {describe([r.per_second for r in got])}"
+                f"   CPU ms/req {describe([r.cpu_ms_per_request for r in got])}"
+            )
+
+    def median(endpoint: str, name: str) -> float:
+        return statistics.median(r.per_second for r in runs[endpoint, name])
+
+    comparisons = [
+        ("GET /users/{id}", "standby", "GET /users/{id}", "primary", "standby against primary"),
+        ("POST /users", "standby", "POST /users", "primary", "standbys set, no token asked"),
+        ("GET with a token", "standby", "GET /users/{id}", "standby", "against no token"),
+        ("POST with a token", "standby", "POST /users", "standby", "against no token"),
+    ]
+    for endpoint, name, base_endpoint, base_name, what in comparisons:
+        change = 100 * (median(endpoint, name) / median(base_endpoint, base_name) - 1)
+        print(f"{endpoint:17} {name} {what}: {change:+.1f} % req/s")
+    for name, servers_seen in answered.items():
+        print(f"reads answered by the {name} app's servers: {servers_seen}")
+    errors = sum(run.errors for got in runs.values() for run in got)
+    if errors:
+        sys.exit(f"{errors} request(s) failed")
+    if answered["standby"].get("primary", 0) > answered["standby"].get("standby-0", 0) / 100:
+        sys.exit("more than 1 % of the standby app's reads went to the primary")
+
+
+if __name__ == "__main__":
+    main()
