@@ -3,8 +3,10 @@
 A client that wants to read its own writes carries `X-Consistency-Token` on every request
 (`0/0` at first). A request that commits answers it with its commit's WAL position; a GET
 that sends that token back is read on a standby only if the standby has replayed past it,
-and on the primary otherwise. Clients that carry no token cost writes nothing. Every GET that read says who answered in `X-Read-Server`:
-`primary`, or `standby-N` in DATABASE_READ_URL's order (no host names).
+and on the primary otherwise. Clients that carry no token cost writes nothing.
+
+Every GET that read says who answered in `X-Read-Server`: `primary`, or `standby-N` in
+DATABASE_READ_URL's order (no host names).
 
 The token is a WAL position (`16/B374D848`): a client that forges one moves its own reads
 to the primary, and no further.

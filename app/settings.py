@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # Streaming standbys for GET requests' reads: one URL, or several separated by commas
     # (through PgBouncer too when DB_BEHIND_PGBOUNCER is set). Unset: every read on the
     # primary. Writes, and reads of requests that write, always use DATABASE_URL
-    # (orm/standbys.py; README, "Reads from standbys").
+    # (orm/standbys.py; README, "Reads from streaming standbys").
     database_read_url: DatabaseURLs = []
     # Connections per standby per worker process.
     db_standby_pool_size: int = Field(default=10, ge=1)

@@ -13,7 +13,9 @@ wrk saturates each endpoint on each app in turn, in a rotating order per round. 
 req/s and the app's CPU ms per request, median [lowest-highest] over rounds, and which
 server answered the GETs (the app's db_reads_total). On 2 cores, the primary, the standby,
 the app and wrk share the machine: a standby cannot make reads faster here; the point is
-what routing and tokens cost the app, and that the reads land where they should.
+what routing and tokens cost the app, and that the reads land where they should. Then,
+in this process with no HTTP server and no wrk, the app's own CPU per GET with reads on
+the standby against on the primary: the routing's cost alone.
 Any failed request fails the run.
 """
 
@@ -24,11 +26,13 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
 import httpx
+from asgi_lifespan import LifespanManager
 from pg_harness.databases import drop_database
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.embedded.standby import Standby
@@ -38,6 +42,8 @@ from pg_harness.urls import asyncpg_connect_args
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import URL
 
+from app.factory import create_app
+from app.settings import Settings
 from bench.throughput import POOLS, Run, rotated, with_database, wrk
 
 ENDPOINTS = {
@@ -68,6 +74,24 @@ def reads_by_server(served: Served) -> dict[str, float]:
         for sample in family.samples
         if sample.name == "db_reads_total"
     }
+
+
+async def in_process_cpu_us(settings: Settings, requests: int) -> float:
+    """The app's CPU µs per GET /users/{id}, served in this process (ASGI, no socket)."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app)
+    async with LifespanManager(app), httpx.AsyncClient(transport=transport) as client:
+        await asyncio.sleep(0.5)  # the first poll of the standby
+        for number in range(requests // 5):  # warm
+            await client.get(f"http://bench/users/{1 + number % 100}")
+        started = time.process_time()
+        for number in range(requests):
+            response = await client.get(f"http://bench/users/{1 + number % 100}")
+            assert response.status_code == 200, response.text
+        spent = time.process_time() - started
+        if settings.database_read_url:
+            assert response.headers["X-Read-Server"] == "standby-0"
+    return spent / requests * 1e6
 
 
 def main() -> None:
@@ -127,6 +151,15 @@ def main() -> None:
                         flush=True,
                     )
         answered = {name: reads_by_server(served) for name, served in servers.items()}
+        for served in servers.values():
+            served.stop()
+        direct = Settings(database_url=database, access_log=False, _env_file=None)
+        routed = direct.model_copy(update={"database_read_url": [standby_url]})
+        in_process: dict[str, list[float]] = {"primary": [], "standby": []}
+        for number in range(args.rounds):
+            for name in rotated(list(in_process), number):
+                settings = routed if name == "standby" else direct
+                in_process[name].append(asyncio.run(in_process_cpu_us(settings, 1000)))
     print(f"\nmedian [lowest-highest] over {args.rounds} rounds of {args.duration} s, 1 worker")
     for endpoint, (_, on) in ENDPOINTS.items():
         for name in on:
@@ -148,6 +181,8 @@ def main() -> None:
     for endpoint, name, base_endpoint, base_name, what in comparisons:
         change = 100 * (median(endpoint, name) / median(base_endpoint, base_name) - 1)
         print(f"{endpoint:17} {name} {what}: {change:+.1f} % req/s")
+    for name, cpu in in_process.items():
+        print(f"in process, GET /users/{{id}} on the {name}: {describe(cpu)} CPU µs/req")
     for name, servers_seen in answered.items():
         print(f"reads answered by the {name} app's servers: {servers_seen}")
     errors = sum(run.errors for got in runs.values() for run in got)
