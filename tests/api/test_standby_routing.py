@@ -10,6 +10,7 @@ from httpx import AsyncClient
 from pg_harness.processes import free_port
 from sqlalchemy.engine import URL
 
+from orm.session import sessionmanager
 from tests.in_process import app_client, settings_for
 from tests.scaleout.probes import add_probe, app_with_probes, create_probe_table, read_probe
 
@@ -54,6 +55,24 @@ async def test_a_standby_that_refuses_connections_leaves_reads_on_the_primary(
     assert (read.status_code, read.headers[SERVER]) == (200, "primary")
     assert (with_token.status_code, with_token.headers[SERVER]) == (200, "primary")
     assert read.json()["on_standby"] is False
+
+
+async def test_a_standby_gone_since_the_last_poll_costs_the_read_nothing(primary: URL) -> None:
+    nowhere = primary.set(port=free_port())
+    settings = settings_for(primary, database_read_url=[nowhere], db_standby_poll_interval=3600)
+    async with app_client(app_with_probes(settings)) as client:
+        probe_id, _ = await add_probe(client)
+        await polled(client)
+        # As if it had answered the last poll and gone away since.
+        standby = sessionmanager.standbys[0]
+        standby.state, standby.out_until = "ok", 0
+        read = await read_probe(client, probe_id)
+        ready = (await client.get("/health/ready")).json()
+
+    assert read.status_code == 200, read.text
+    assert read.headers[SERVER] == "primary"
+    assert read.json()["on_standby"] is False
+    assert ready["standbys"][0]["state"] == "down"
 
 
 async def test_a_read_url_that_names_a_primary_gets_no_reads(primary: URL) -> None:
