@@ -53,9 +53,10 @@ def create_app(
         if settings.database_read_url:
             logger.info(
                 "reads from %d standbys: up to %d connections to each in this process "
-                "(DB_STANDBY_POOL_SIZE)",
+                "(DB_STANDBY_POOL_SIZE + 1 for polls), and %d more to the primary for polls",
                 len(settings.database_read_url),
-                settings.db_standby_pool_size,
+                settings.db_standby_pool_size + 1,
+                len(settings.database_read_url),
             )
         try:
             yield

@@ -119,6 +119,39 @@ def create_app_engine(
     return engine
 
 
+def create_poll_engine(settings: Settings, url: URL, connections: int = 1) -> AsyncEngine:
+    """Connections of their own for orm/standbys.py's polls of replay and WAL positions.
+
+    Out of the requests' pools, so that a busy pool never delays a poll (nor a poll a
+    request), and bounded by DB_CONNECT_TIMEOUT, connecting and answering alike: a server
+    that hangs fails its poll, and is taken out of rotation, instead of holding it.
+    Not measured or traced: a poll is not a request's work.
+    """
+    driver = driver_options(url)
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_connect_timeout,
+        **driver.connect_args,
+    }
+    if settings.db_behind_pgbouncer and not settings.db_pgbouncer_prepared_statements:
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    if driver.server_settings:
+        connect_args["server_settings"] = dict(driver.server_settings)
+    engine = create_async_engine(
+        driver.url,
+        pool_size=connections,
+        max_overflow=0,
+        pool_timeout=settings.db_connect_timeout,
+        isolation_level="AUTOCOMMIT",  # one statement per poll: no BEGIN, no ROLLBACK
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+    _replace_closed_connections(engine)
+    _name_failures(engine)
+    _close_timed_out_connections_at_once(engine)
+    return engine
+
+
 def create_migration_engine(settings: Settings) -> AsyncEngine:
     """One connection to DIRECT_URL (or DATABASE_URL) for `alembic upgrade`, from code or CLI."""
     if settings.migration_url is None:

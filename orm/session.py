@@ -1,16 +1,17 @@
 """The process's one database engine, and the sessions and connections it hands out."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Result, event, text
+from sqlalchemy import Connection, Result, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.observability import metrics
 from app.settings import Settings
-from orm.engine import create_app_engine
+from orm.engine import create_app_engine, create_poll_engine
 from orm.standbys import Standby, Standbys, lost_standby
 from orm.wal import parse_position
 
@@ -25,6 +26,26 @@ class ReadOnlySession(Session):
     The server refuses every other write, raw SQL included: the read engine's connections
     are read-only (orm/engine.py). This refusal comes first, with a clearer message.
     """
+
+    def connection(
+        self,
+        bind_arguments: dict[str, Any] | None = None,
+        execution_options: Mapping[str, Any] | None = None,
+    ) -> Connection:
+        """The session's connection, for Core; on the primary if its standby cannot give one.
+
+        A statement that loses the standby mid-flight on this connection is not run again:
+        it raises, and the request answers 503 (statements through `execute`, `scalar(s)`
+        and `get` are retried, `_retry_on_primary`).
+        """
+        route: ReadRoute | None = self.info.get(_ROUTE)
+        try:
+            return super().connection(bind_arguments, execution_options)
+        except Exception as error:
+            if route is None or route.standby is None or not lost_standby(error):
+                raise
+            route.fall_back(self, error)
+            return super().connection(bind_arguments, execution_options)
 
 
 _REFUSED = "this session only reads (a GET request's): nothing was written"
@@ -53,6 +74,13 @@ class ReadRoute:
     def server(self) -> str:
         return "primary" if self.standby is None else self.standby.name
 
+    def fall_back(self, session: Session, error: BaseException) -> None:
+        """The standby failed `error`: the session's statements go to the primary now."""
+        assert self.standby is not None
+        self.standbys.failed(self.standby, error)
+        self.standby = None
+        session.bind = self.primary.sync_engine
+
 
 _ROUTE = "read_route"
 
@@ -74,11 +102,8 @@ def _retry_on_primary(state: ORMExecuteState) -> Result[object] | None:
     except Exception as error:
         if not lost_standby(error):
             raise
-        route.standbys.failed(route.standby, error)
-        route.standby = None
-        primary = route.primary.sync_engine
-        state.session.bind = primary
-        return state.invoke_statement(bind_arguments={"bind": primary})
+        route.fall_back(state.session, error)
+        return state.invoke_statement(bind_arguments={"bind": route.primary.sync_engine})
 
 
 _COMMITTED = "committed"
@@ -148,25 +173,27 @@ class DatabaseSessionManager:
             self._read_engine, sync_session_class=ReadOnlySession
         )
         if settings.database_read_url:
+            names = [f"standby-{number}" for number in range(len(settings.database_read_url))]
             self._standbys = Standbys(
                 [
-                    Standby(name, create_app_engine(settings, url, standby=name))
-                    for name, url in (
-                        (f"standby-{number}", url)
-                        for number, url in enumerate(settings.database_read_url)
+                    Standby(
+                        name,
+                        create_app_engine(settings, url, standby=name),
+                        create_poll_engine(settings, url),
                     )
+                    for name, url in zip(names, settings.database_read_url, strict=True)
                 ],
-                primary=self._read_engine,
+                primary=create_poll_engine(settings, settings.database_url, connections=len(names)),
                 max_lag=settings.db_standby_max_lag,
                 poll_interval=settings.db_standby_poll_interval,
                 retry_after=settings.db_standby_retry_after,
             )
-            # Polled from the start: until the first poll, every read goes to the primary.
+            # Polled from the start: until a standby's first poll, its reads go to the primary.
             self._standbys.start()
 
     async def close(self) -> None:
         if self._standbys is not None:
-            await self._standbys.stop()
+            await self._standbys.close()
         for engine in self.engines:
             await engine.dispose()
         self._engine = None
@@ -177,7 +204,7 @@ class DatabaseSessionManager:
 
     @property
     def engines(self) -> list[AsyncEngine]:
-        """Every engine: the primary's two, then each standby's."""
+        """Every engine requests use: the primary's two, then each standby's."""
         primary = [engine for engine in (self._engine, self._read_engine) if engine is not None]
         standbys = [] if self._standbys is None else [s.engine for s in self._standbys.standbys]
         return primary + standbys

@@ -1,22 +1,28 @@
 """The streaming standbys that GET requests read from: which one may serve a read, and when.
 
-A background task polls each standby's replay position, and the primary's write position,
-every DB_STANDBY_POLL_INTERVAL; a request chooses from what it last saw, at no round trip.
-A standby serves a read when it is up, in recovery, and either
+A background task per standby polls its replay position, then the primary's WAL position,
+every DB_STANDBY_POLL_INTERVAL, over connections of its own (orm/engine.py's poll
+engines); a request chooses from what the polls last saw, at no round trip. A standby
+serves a read when it is up, in recovery, and either
 - within DB_STANDBY_MAX_LAG bytes of the primary (a read without a consistency token), or
 - past the token's position (a read that must see the client's own write).
-Otherwise the read goes to the primary. A standby that fails a read or a poll is left out
-for DB_STANDBY_RETRY_AFTER seconds, then the next good poll brings it back.
+Otherwise the read goes to the primary. A standby that fails a read or a poll (a poll
+that gets no answer within DB_CONNECT_TIMEOUT fails) is left out for
+DB_STANDBY_RETRY_AFTER seconds, then the next good poll brings it back.
+
+Each DATABASE_READ_URL must name one server: behind a load balancer that spreads
+connections over several, the poll measures one server and the read may land on another.
 """
 
 import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.observability import metrics
@@ -27,14 +33,16 @@ logger = logging.getLogger(__name__)
 
 State = Literal["unknown", "ok", "lagging", "down", "not a standby"]
 
-_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
-# NULL on a server that is not in recovery: promoted, or not a standby at all.
-_REPLAYED = text("SELECT pg_last_wal_replay_lsn()::text")
+# Where the primary's next WAL record goes: the position a commit's token carries too.
+_PRIMARY_POSITION = text("SELECT pg_current_wal_insert_lsn()::text")
+# A promoted standby keeps its last replay position: pg_is_in_recovery() tells.
+_STANDBY_POSITION = text("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
 
 # What a standby may fail with that the primary would not: the read is retried there once.
 # 08: the connection failed; 53: too many connections; 57P01-57P03: shutting down or
 # starting. 40001 on a standby is a conflict with the WAL it replays (a vacuumed row the
-# query still needed): retried on the primary, the standby kept.
+# query still needed), and a pool timeout means it is busy: both are retried on the
+# primary with the standby kept in rotation.
 _LOST_CLASSES = {"08", "53"}
 _LOST_STATES = {"57P01", "57P02", "57P03"}
 RECOVERY_CONFLICT = "40001"
@@ -42,7 +50,7 @@ RECOVERY_CONFLICT = "40001"
 
 def lost_standby(error: BaseException) -> bool:
     """Whether `error`, raised by a read on a standby, is the standby's failure."""
-    if isinstance(error, DatabaseUnavailableError | DatabaseNoAnswerError):
+    if isinstance(error, DatabaseUnavailableError | DatabaseNoAnswerError | PoolTimeoutError):
         return True
     if not isinstance(error, DBAPIError):
         return False
@@ -65,12 +73,14 @@ def _reason(error: BaseException) -> str:
 @dataclass
 class Standby:
     name: str  # standby-0, standby-1, … in DATABASE_READ_URL's order: no host in logs
-    engine: AsyncEngine
+    engine: AsyncEngine  # the requests' pool
+    poll_engine: AsyncEngine  # the polls' connection
     state: State = "unknown"
     replayed: int | None = None  # WAL position replayed, as last polled
     lag: int | None = None  # bytes of WAL behind the primary, as last polled
     reason: str | None = None  # why it is down, as a log line may say it
     out_until: float = 0.0  # monotonic time before which it serves nothing
+    failures: int = 0  # a poll that began before the latest failure is out of date
 
     def serves(self, after: int | None, now: float) -> bool:
         if self.state != "ok" or now < self.out_until:
@@ -81,12 +91,12 @@ class Standby:
 @dataclass
 class Standbys:
     standbys: list[Standby]
-    primary: AsyncEngine  # where the primary's write position is read
+    primary: AsyncEngine  # the polls' connections to the primary, one per standby
     max_lag: int
     poll_interval: float
     retry_after: float
     _turn: int = 0
-    _poller: asyncio.Task[None] | None = field(default=None, repr=False)
+    _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def choose(self, after: int | None = None) -> Standby | None:
         """A standby for a read (in turn among those that serve it), or None: the primary."""
@@ -99,74 +109,84 @@ class Standbys:
 
     def failed(self, standby: Standby, error: BaseException) -> None:
         """A read on `standby` failed with `error`: leave it out for a while, unless the
-        failure was the read's own (a recovery conflict)."""
-        if sqlstate(error) == RECOVERY_CONFLICT:
+        failure was the read's own (a recovery conflict) or the pool's (busy, not down)."""
+        if sqlstate(error) == RECOVERY_CONFLICT or isinstance(error, PoolTimeoutError):
             return
         self._down(standby, _reason(error))
 
     def start(self) -> None:
-        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+        loop = asyncio.get_running_loop()
+        self._pollers = [
+            loop.create_task(self._poll_forever(standby), name=f"poll {standby.name}")
+            for standby in self.standbys
+        ]
 
-    async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-            self._poller = None
+    async def close(self) -> None:
+        """Stop polling and close the polls' connections (not the requests' pools)."""
+        for poller in self._pollers:
+            poller.cancel()
+        await asyncio.gather(*self._pollers, return_exceptions=True)
+        self._pollers = []
+        for engine in [standby.poll_engine for standby in self.standbys] + [self.primary]:
+            await engine.dispose()
 
-    async def poll(self) -> None:
-        """Read the primary's position and each standby's, and decide who serves."""
+    async def poll(self, standby: Standby) -> None:
+        """Read `standby`'s replay position, then the primary's, and decide if it serves."""
+        failures = standby.failures
         try:
-            primary_position: int | None = await self._position(self.primary, _POSITION)
-        except Exception:  # the primary's own troubles show elsewhere (/health, 503s)
-            primary_position = None
-        await asyncio.gather(*(self._poll(standby, primary_position) for standby in self.standbys))
-
-    async def _poll_forever(self) -> None:
-        while True:
-            await self.poll()
-            await asyncio.sleep(self.poll_interval)
-
-    async def _poll(self, standby: Standby, primary_position: int | None) -> None:
-        try:
-            replayed = await self._position(standby.engine, _REPLAYED)
+            in_recovery, replayed = await self._fetch(standby.poll_engine, _STANDBY_POSITION)
         except Exception as error:
             self._down(standby, _reason(error))
             return
-        if replayed is None:
+        if standby.failures != failures:
+            return  # a read failed on it meanwhile: this poll's news is older
+        if not in_recovery:
             if standby.state != "not a standby":
                 logger.error(
                     "%s is not in recovery (promoted, or DATABASE_READ_URL names a primary): "
                     "no reads go to it",
                     standby.name,
                 )
-            standby.state, standby.reason = "not a standby", "not in recovery"
+            standby.state, standby.reason, standby.lag = "not a standby", "not in recovery", None
             metrics.STANDBY_SERVING.labels(standby.name).set(0)
             return
-        standby.replayed = replayed
+        standby.replayed = parse_position(replayed)
+        try:
+            # After the standby's: a lag read this way is never less than the true one.
+            (primary_position,) = await self._fetch(self.primary, _PRIMARY_POSITION)
+        except Exception:  # the primary's own troubles show elsewhere (/health, 503s)
+            primary_position = None  # no new WAL without it: the last lag stands
         if primary_position is not None:
-            standby.lag = max(0, primary_position - replayed)
+            standby.lag = max(0, parse_position(primary_position) - standby.replayed)
             metrics.STANDBY_LAG.labels(standby.name).set(standby.lag)
-        if time.monotonic() < standby.out_until:
+        if time.monotonic() < standby.out_until or standby.failures != failures:
             return
-        state: State = (
-            "ok" if standby.lag is not None and standby.lag <= self.max_lag else "lagging"
-        )
+        close_enough = standby.lag is not None and standby.lag <= self.max_lag
+        state: State = "ok" if close_enough else "lagging"
         if state != standby.state:
             logger.info("%s is %s (%s bytes behind)", standby.name, state, standby.lag)
         standby.state, standby.reason = state, None
         metrics.STANDBY_SERVING.labels(standby.name).set(1 if state == "ok" else 0)
+
+    async def _poll_forever(self, standby: Standby) -> None:
+        while True:
+            try:
+                await self.poll(standby)
+            except Exception:  # a bug; polling goes on, or the standby's state would freeze
+                logger.exception("polling %s failed", standby.name)
+            await asyncio.sleep(self.poll_interval)
 
     def _down(self, standby: Standby, reason: str) -> None:
         if standby.state != "down":
             logger.warning(
                 "%s is out of rotation for %g s: %s", standby.name, self.retry_after, reason
             )
-        standby.state, standby.reason = "down", reason
+        standby.state, standby.reason, standby.lag = "down", reason, None
+        standby.failures += 1
         standby.out_until = time.monotonic() + self.retry_after
         metrics.STANDBY_SERVING.labels(standby.name).set(0)
 
     @staticmethod
-    async def _position(engine: AsyncEngine, query: TextClause) -> int | None:
+    async def _fetch(engine: AsyncEngine, query: TextClause) -> tuple[Any, ...]:
         async with engine.connect() as connection:
-            position = await connection.scalar(query)
-        return None if position is None else parse_position(position)
+            return tuple((await connection.execute(query)).one())

@@ -2,6 +2,7 @@
 edges: what runs against any server (the proofs on a real standby are in
 tests/scaleout/test_standbys.py)."""
 
+import socket
 from collections.abc import AsyncIterator
 
 import anyio
@@ -68,11 +69,74 @@ async def test_a_standby_gone_since_the_last_poll_costs_the_read_nothing(primary
         standby.state, standby.out_until = "ok", 0
         read = await read_probe(client, probe_id)
         ready = (await client.get("/health/ready")).json()
+        standby.state, standby.out_until = "ok", 0
+        core = await client.get(f"/probes/{probe_id}/core")
 
     assert read.status_code == 200, read.text
     assert read.headers[SERVER] == "primary"
     assert read.json()["on_standby"] is False
     assert ready["standbys"][0]["state"] == "down"
+    # Core on session.connection(): the checkout fails over too.
+    assert core.status_code == 200, core.text
+    assert core.headers[SERVER] == "primary"
+
+
+async def test_a_busy_standby_pool_sends_the_read_to_the_primary_and_stays_in(
+    primary: URL,
+) -> None:
+    # The primary named as a standby, and made to look like one: what is tested is the
+    # pool of one connection that a slow read holds.
+    settings = settings_for(
+        primary,
+        database_read_url=[primary],
+        db_standby_poll_interval=3600,
+        db_standby_pool_size=1,
+        db_pool_timeout=0.2,
+    )
+    async with app_client(app_with_probes(settings)) as client:
+        probe_id, _ = await add_probe(client)
+        await polled(client)
+        standby = sessionmanager.standbys[0]
+        standby.state = "ok"
+        reads = {}
+
+        async def read(name: str, pause: float) -> None:
+            reads[name] = await read_probe(client, probe_id, pause=pause)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read, "slow", 1)
+            await anyio.sleep(0.1)
+            tasks.start_soon(read, "waiting", 0)
+
+    assert reads["slow"].headers[SERVER] == "standby-0"
+    assert (reads["waiting"].status_code, reads["waiting"].headers[SERVER]) == (200, "primary")
+    assert standby.state == "ok", "busy is not down"
+
+
+async def test_a_standby_that_never_answers_fails_its_poll_and_holds_up_no_other(
+    primary: URL,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        hung = primary.set(port=silent.getsockname()[1])
+        settings = settings_for(
+            primary,
+            database_read_url=[hung, primary],
+            db_standby_poll_interval=0.05,
+            db_connect_timeout=0.5,
+        )
+        async with app_client(app_with_probes(settings)):
+            with anyio.fail_after(0.4):  # the other is polled while the first hangs
+                while sessionmanager.standbys[1].state == "unknown":  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            with anyio.fail_after(5):
+                while sessionmanager.standbys[0].state == "unknown":  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            states = [(s.state, s.reason) for s in sessionmanager.standbys]
+
+    assert states == [
+        ("down", "DatabaseUnavailableError: TimeoutError"),
+        ("not a standby", "not in recovery"),
+    ]
 
 
 async def test_a_read_url_that_names_a_primary_gets_no_reads(primary: URL) -> None:
@@ -103,9 +167,7 @@ async def test_without_standbys_no_token_is_handed_out(without_standbys: AsyncCl
 @pytest.mark.parametrize(
     "token", ["nonsense", "1/2/3", "0/" + "F" * 9, "0/0 ", "A" * 8000, "0/0;DROP TABLE x"]
 )
-async def test_a_malformed_token_is_a_400_with_or_without_standbys(
-    without_standbys: AsyncClient, token: str
-) -> None:
+async def test_a_malformed_token_is_a_400(without_standbys: AsyncClient, token: str) -> None:
     probe_id, _ = await add_probe(without_standbys)
 
     response = await read_probe(without_standbys, probe_id, token)

@@ -22,7 +22,7 @@ def standbys(engine: AsyncEngine, *states: tuple[str, int, int]) -> Standbys:
     """Standbys polled as (state, replayed position, lag)."""
     return Standbys(
         [
-            Standby(f"standby-{n}", engine, state, replayed, lag)  # type: ignore[arg-type]
+            Standby(f"standby-{n}", engine, engine, state=state, replayed=replayed, lag=lag)  # type: ignore[arg-type]
             for n, (state, replayed, lag) in enumerate(states)
         ],
         primary=engine,

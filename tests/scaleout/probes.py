@@ -48,6 +48,13 @@ def app_with_probes(settings: Settings) -> FastAPI:
             raise HTTPException(404, "not found")
         return {"id": row.id, "on_standby": row.on_standby}
 
+    @app.get(PROBES + "/{probe_id}/core")
+    async def read_probe_core(probe_id: int, session: SessionDep) -> dict[str, int | bool]:
+        # Core on the session's connection, past the ORM's execute.
+        connection = await session.connection()
+        row = (await connection.execute(_READ, {"id": probe_id, "pause": 0})).one()
+        return {"id": row.id, "on_standby": row.on_standby}
+
     return app
 
 

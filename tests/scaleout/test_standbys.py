@@ -198,7 +198,7 @@ async def test_a_read_cut_off_on_the_standby_is_retried_on_the_primary(
         ended = await standby_admin_scalar(
             standby,
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE query LIKE '%standby_probe%' AND pid <> pg_backend_pid()",
+            " WHERE state = 'active' AND query LIKE '%standby_probe%' AND pid <> pg_backend_pid()",
         )
         assert ended == 1
 
@@ -260,6 +260,18 @@ async def test_reads_through_a_pgbouncer_in_front_of_each_server(
     assert on_standby.headers[SERVER] == "standby-0"
     assert with_token.json() == {"id": fresh_id, "on_standby": False}
     assert with_token.headers[SERVER] == "primary"
+
+
+async def test_a_promoted_standby_gets_no_reads(client: AsyncClient, standby: Standby) -> None:
+    probe_id, _ = await add_probe(client)
+    await standby.wait_caught_up()
+
+    await standby_admin_scalar(standby, "SELECT pg_promote()")
+    await until_state(client, "not a standby")
+    response = await read_probe(client, probe_id)
+
+    assert response.headers[SERVER] == "primary"
+    assert (await client.get("/health/ready")).json()["status"] == "degraded"
 
 
 async def test_migrations_run_on_the_primary_only(empty_database: URL, standby: Standby) -> None:
