@@ -1,5 +1,6 @@
 """The process's one database engine, and the sessions and connections it hands out."""
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -162,6 +163,10 @@ class DatabaseSessionManager:
                 "DATABASE_URL is not set: `make run` (or `python main.py`) starts an "
                 "embedded PostgreSQL and sets it; otherwise point it at your server"
             )
+        if settings.database_read_url:
+            # The standbys' polls run on the loop that serves (the app's lifespan's); checked
+            # first, so that no engine is left open when there is none.
+            asyncio.get_running_loop()
         self._engine = create_app_engine(settings, settings.database_url)
         self._read_engine = create_app_engine(settings, settings.database_url, read_only=True)
         # Handlers read attributes after commit; expiring them would force a lazy
