@@ -33,11 +33,13 @@ def app_with_probes(settings: Settings) -> FastAPI:
     app = create_app(settings)
 
     @app.post(PROBES, status_code=201)
-    async def add_probe(session: SessionDep) -> dict[str, int]:
+    async def add_probe(session: SessionDep) -> dict[str, int | bool]:
+        # A read in a request that writes: on the primary, standbys or not.
+        on_standby = await session.scalar(text("SELECT pg_is_in_recovery()"))
         probe_id = await session.scalar(_INSERT)
         await session.commit()
         assert probe_id is not None
-        return {"id": probe_id}
+        return {"id": probe_id, "on_standby": bool(on_standby)}
 
     @app.get(PROBES + "/{probe_id}")
     async def read_probe(
@@ -64,6 +66,7 @@ async def add_probe(client: AsyncClient, token: str | None = "0/0") -> tuple[int
     headers = {"X-Consistency-Token": token} if token else {}
     response = await client.post(PROBES, headers=headers)
     assert response.status_code == 201, response.text
+    assert response.json()["on_standby"] is False, "a request that writes reads on the primary"
     return response.json()["id"], response.headers.get("X-Consistency-Token")
 
 
