@@ -18,7 +18,6 @@ bound for on: within 10 %). Any failed request fails the run.
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,16 @@ from pg_harness.processes import free_port
 from pg_harness.served import Served
 
 from app.database_url import to_asyncpg_url
-from bench.throughput import ENDPOINTS, POOLS, Run, rotated, with_database, wrk
+from bench.throughput import (
+    ENDPOINTS,
+    POOLS,
+    Run,
+    alternated_runs_arguments,
+    describe,
+    rotated,
+    with_database,
+    wrk,
+)
 
 GETS = [endpoint for endpoint in ENDPOINTS if endpoint.paced_path is not None]
 QUIET = {"METRICS_ENABLED": "false", "LOG_FORMAT": "text", "ACCESS_LOG": "false"}
@@ -62,19 +70,8 @@ def otlp_sink(stack: ExitStack) -> str:
     return f"http://127.0.0.1:{server.server_port}"
 
 
-def describe(values: list[float]) -> str:
-    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per run (5)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (5)")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
+    args = alternated_runs_arguments(__doc__.splitlines()[0])
     with ExitStack() as stack:
         if given := os.environ.get("TEST_DATABASE_URL"):
             admin_url = to_asyncpg_url(given)

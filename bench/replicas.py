@@ -21,8 +21,6 @@ Any failed request fails the run.
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -30,7 +28,6 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from pg_harness.databases import drop_database
@@ -38,32 +35,34 @@ from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.embedded.standby import Standby
 from pg_harness.processes import reachable_dir
 from pg_harness.served import Served
-from pg_harness.urls import asyncpg_connect_args
+from pg_harness.urls import connected
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import URL
 
 from app.factory import create_app
 from app.settings import Settings
-from bench.throughput import POOLS, Run, rotated, with_database, wrk
+from bench.throughput import (
+    POOLS,
+    Run,
+    alternated_runs_arguments,
+    describe,
+    rotated,
+    with_database,
+    wrk,
+)
 
+# Name: (wrk script, whether requests carry a consistency token, the apps it runs on).
 ENDPOINTS = {
-    "GET /users/{id}": ("read_user.lua", ("primary", "standby")),
-    "GET with a token": ("read_user_after.lua", ("standby",)),
-    "POST /users": ("create_user.lua", ("primary", "standby")),
-    "POST with a token": ("create_user_after.lua", ("standby",)),
+    "GET /users/{id}": ("read_user.lua", False, ("primary", "standby")),
+    "GET with a token": ("read_user.lua", True, ("standby",)),
+    "POST /users": ("create_user.lua", False, ("primary", "standby")),
+    "POST with a token": ("create_user.lua", True, ("standby",)),
 }
 
 
-def describe(values: list[float]) -> str:
-    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
-
-
 async def replayed(standby: URL) -> str:
-    connection = await asyncpg.connect(**asyncpg_connect_args(standby))
-    try:
+    async with connected(standby) as connection:
         return str(await connection.fetchval("SELECT pg_last_wal_replay_lsn()::text"))
-    finally:
-        await connection.close()
 
 
 def reads_by_server(served: Served) -> dict[str, float]:
@@ -95,14 +94,7 @@ async def in_process_cpu_us(settings: Settings, requests: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per run (5)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (5)")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
+    args = alternated_runs_arguments(__doc__.splitlines()[0])
     runs: dict[tuple[str, str], list[Run]] = {}
     with ExitStack() as stack:
         # Always embedded: a standby needs a primary of the wheel's own version.
@@ -116,7 +108,12 @@ def main() -> None:
         standby.start()
         asyncio.run(standby.wait_caught_up())
         standby_url = standby.url(database.database or "")
-        os.environ["BENCH_TOKEN"] = asyncio.run(replayed(standby_url))
+        # A position the standby has replayed: a token read it may serve.
+        token = asyncio.run(replayed(standby_url))
+
+        def carried(carries_token: bool) -> str | None:
+            return token if carries_token else None
+
         common = POOLS | {
             "DATABASE_URL": database.render_as_string(hide_password=False),
             "WORKERS": "1",
@@ -136,13 +133,25 @@ def main() -> None:
         }
         warm_up = argparse.Namespace(**{**vars(args), "duration": 2})
         for name, served in servers.items():
-            for script, on in ENDPOINTS.values():
+            for script, carries_token, on in ENDPOINTS.values():
                 if name in on:
-                    wrk(served, script, warm_up, f"warm{name}")
+                    wrk(
+                        served,
+                        script,
+                        warm_up,
+                        f"warm{name}{carries_token:d}",
+                        token=carried(carries_token),
+                    )
         for number in range(args.rounds):
-            for endpoint, (script, on) in ENDPOINTS.items():
+            for endpoint, (script, carries_token, on) in ENDPOINTS.items():
                 for name in rotated(list(on), number):
-                    run = wrk(servers[name], script, args, f"r{number}{name}")
+                    run = wrk(
+                        servers[name],
+                        script,
+                        args,
+                        f"r{number}{name}{carries_token:d}",
+                        token=carried(carries_token),
+                    )
                     runs.setdefault((endpoint, name), []).append(run)
                     print(
                         f"round {number + 1} {endpoint:17} {name:8}"
@@ -161,7 +170,7 @@ def main() -> None:
                 settings = routed if name == "standby" else direct
                 in_process[name].append(asyncio.run(in_process_cpu_us(settings, 1000)))
     print(f"\nmedian [lowest-highest] over {args.rounds} rounds of {args.duration} s, 1 worker")
-    for endpoint, (_, on) in ENDPOINTS.items():
+    for endpoint, (_, _, on) in ENDPOINTS.items():
         for name in on:
             got = runs[endpoint, name]
             print(

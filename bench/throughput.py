@@ -120,9 +120,37 @@ def process_tree_cpu_ms(root: int) -> float:
     return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
+
+
+def alternated_runs_arguments(description: str) -> argparse.Namespace:
+    """The command line of a benchmark that alternates configurations under wrk, and wrk."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run (5)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (5)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    require_wrk()
+    return args
+
+
+def describe(values: list[float]) -> str:
+    """Median [lowest-highest]."""
+    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
 def wrk(
-    served: Served, script: str, args: argparse.Namespace, run_id: str, prefix: str = ""
+    served: Served,
+    script: str,
+    args: argparse.Namespace,
+    run_id: str,
+    prefix: str = "",
+    token: str | None = None,
 ) -> Run:
+    """`token`: an X-Consistency-Token every request carries (bench/wrk/common.lua)."""
     assert served.process is not None
     env = os.environ | {
         "BENCH_WRK_DIR": str(WRK_DIR),
@@ -130,6 +158,8 @@ def wrk(
         "BENCH_RUN": run_id,
         "BENCH_PREFIX": prefix,
     }
+    if token is not None:
+        env["BENCH_TOKEN"] = token
     cpu_before = process_tree_cpu_ms(served.process.pid)
     done = subprocess.run(
         [
@@ -398,8 +428,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = POOLS | dict(item.split("=", 1) for item in args.set)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk` (as .ci/run does)")
+    require_wrk()
     if "c" in args.variants and pgbouncer_binary() is None:
         sys.exit(INSTALL_HINT)
     with ExitStack() as stack:

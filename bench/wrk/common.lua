@@ -14,11 +14,14 @@ end
 
 -- uvicorn's workers share one listening socket, and 32 kept-alive connections can all land
 -- on one worker: every 100th request asks the app to close, and wrk connects again.
+-- BENCH_TOKEN, if set: an X-Consistency-Token every request carries (bench/replicas.py).
 local sent = 0
+local token = os.getenv("BENCH_TOKEN")
 function next_headers(headers)
   sent = sent + 1
   headers = headers or {}
   headers["Connection"] = (sent % 100 == 0) and "close" or nil
+  headers["X-Consistency-Token"] = token
   return headers
 end
 
