@@ -8,7 +8,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
-from app.database_url import driver_options
+from app.database_url import DriverOptions, driver_options
 from app.observability.database import MeasuredPool, observe
 from app.settings import Settings
 from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
@@ -62,23 +62,12 @@ def create_app_engine(
     read_only = read_only or standby is not None
     timeouts = session_timeouts(settings)
     driver = driver_options(url)
-    connect_args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout,  # the URL's connect_timeout, if any, wins
-        "command_timeout": command_timeout(settings),
-        **driver.connect_args,
-    }
+    connect_args = _connect_args(settings, driver, command_timeout(settings))
     # The URL's application_name and options, then the DB_ settings, which win: the
     # driver's command timeout is derived from DB_STATEMENT_TIMEOUT.
     server_settings = dict(driver.server_settings)
     engine_options: dict[str, Any] = {}
     if settings.db_behind_pgbouncer:
-        if not settings.db_pgbouncer_prepared_statements:
-            # In transaction mode each transaction may get another server connection, where
-            # a statement prepared earlier does not exist, or another client's statement has
-            # its name. With both caches off asyncpg prepares an unnamed statement inside the
-            # transaction that runs it (asyncpg >= 0.31). PgBouncer 1.21+ tracks names
-            # itself when max_prepared_statements is set: DB_PGBOUNCER_PREPARED_STATEMENTS.
-            connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
         if read_only:
             engine_options["execution_options"] = {"postgresql_readonly": True}
     else:
@@ -109,12 +98,10 @@ def create_app_engine(
         connect_args=connect_args,
         **engine_options,
     )
-    _replace_closed_connections(engine)
-    _name_failures(engine)
-    _close_timed_out_connections_at_once(engine)
+    _handle_failures(engine)
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
-    # After _replace_closed_connections: a connection it discards is not counted as used.
+    # After _handle_failures: a closed connection it discards is not counted as used.
     observe(engine, pool, settings)
     return engine
 
@@ -128,13 +115,7 @@ def create_poll_engine(settings: Settings, url: URL, connections: int = 1) -> As
     Not measured or traced: a poll is not a request's work.
     """
     driver = driver_options(url)
-    connect_args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout,
-        "command_timeout": settings.db_connect_timeout,
-        **driver.connect_args,
-    }
-    if settings.db_behind_pgbouncer and not settings.db_pgbouncer_prepared_statements:
-        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    connect_args = _connect_args(settings, driver, settings.db_connect_timeout)
     if driver.server_settings:
         connect_args["server_settings"] = dict(driver.server_settings)
     engine = create_async_engine(
@@ -146,9 +127,7 @@ def create_poll_engine(settings: Settings, url: URL, connections: int = 1) -> As
         hide_parameters=True,
         connect_args=connect_args,
     )
-    _replace_closed_connections(engine)
-    _name_failures(engine)
-    _close_timed_out_connections_at_once(engine)
+    _handle_failures(engine)
     return engine
 
 
@@ -165,6 +144,32 @@ def create_migration_engine(settings: Settings) -> AsyncEngine:
         connect_args["server_settings"] = server_settings
     # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
     return create_async_engine(driver.url, poolclass=NullPool, connect_args=connect_args)
+
+
+def _connect_args(
+    settings: Settings, driver: DriverOptions, answer_within: float | None
+) -> dict[str, Any]:
+    """asyncpg's arguments for every engine: the URL's, the connect timeout, the command
+    timeout `answer_within`, and no statement caches where PgBouncer cannot keep them."""
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,  # the URL's connect_timeout, if any, wins
+        "command_timeout": answer_within,
+        **driver.connect_args,
+    }
+    if settings.db_behind_pgbouncer and not settings.db_pgbouncer_prepared_statements:
+        # In transaction mode each transaction may get another server connection, where a
+        # statement prepared earlier does not exist, or another client's statement has its
+        # name. With both caches off asyncpg prepares an unnamed statement inside the
+        # transaction that runs it (asyncpg >= 0.31). PgBouncer 1.21+ tracks names itself
+        # when max_prepared_statements is set: DB_PGBOUNCER_PREPARED_STATEMENTS.
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    return connect_args
+
+
+def _handle_failures(engine: AsyncEngine) -> None:
+    _replace_closed_connections(engine)
+    _name_failures(engine)
+    _close_timed_out_connections_at_once(engine)
 
 
 def _replace_closed_connections(engine: AsyncEngine) -> None:

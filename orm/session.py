@@ -10,7 +10,6 @@ from sqlalchemy import Connection, Result, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from app.observability import metrics
 from app.settings import Settings
 from orm.engine import create_app_engine, create_poll_engine
 from orm.standbys import Standby, Standbys, lost_standby
@@ -74,6 +73,10 @@ class ReadRoute:
     @property
     def server(self) -> str:
         return "primary" if self.standby is None else self.standby.name
+
+    def count(self) -> None:
+        """One more read answered by this route's server (db_reads_total)."""
+        (self.standbys.primary_reads if self.standby is None else self.standby.reads).inc()
 
     def fall_back(self, session: Session, error: BaseException) -> None:
         """The standby failed `error`: the session's statements go to the primary now."""
@@ -274,7 +277,7 @@ class DatabaseSessionManager:
                 raise
             finally:
                 if route is not None:
-                    metrics.READS.labels(route.server).inc()
+                    route.count()
 
 
 sessionmanager = DatabaseSessionManager()

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from prometheus_client import Counter
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -81,6 +82,11 @@ class Standby:
     reason: str | None = None  # why it is down, as a log line may say it
     out_until: float = 0.0  # monotonic time before which it serves nothing
     failures: int = 0  # a poll that began before the latest failure is out of date
+    # db_reads_total's child for this standby, looked up once, not per read.
+    reads: Counter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reads = metrics.READS.labels(self.name)
 
     def serves(self, after: int | None, now: float) -> bool:
         if self.state != "ok" or now < self.out_until:
@@ -97,6 +103,10 @@ class Standbys:
     retry_after: float
     _turn: int = 0
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    # db_reads_total's child for reads that fall to the primary.
+    primary_reads: Counter = field(
+        default_factory=lambda: metrics.READS.labels("primary"), init=False, repr=False
+    )
 
     def choose(self, after: int | None = None) -> Standby | None:
         """A standby for a read (in turn among those that serve it), or None: the primary."""
