@@ -36,11 +36,15 @@ async def run(
 
 
 async def alembic(
-    *args: str, database_url: URL | None, cwd: Path = PROJECT_ROOT
+    *args: str, database_url: URL | None, cwd: Path = PROJECT_ROOT, **settings: URL
 ) -> tuple[int, str]:
+    """`alembic *args` on `database_url`; `settings`: more URLs, by setting name
+    (database_read_url=...)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if database_url is not None:
         env["DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    for name, url in settings.items():
+        env[name.upper()] = url.render_as_string(hide_password=False)
     return await run(BIN / "alembic", *args, cwd=cwd, env=env)
 
 

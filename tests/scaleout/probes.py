@@ -1,5 +1,9 @@
 """Routes of the standby tests' own, on a table of their own: the example's may be gone."""
 
+from collections.abc import Callable
+from typing import Any
+
+import anyio
 from fastapi import FastAPI, HTTPException
 from httpx import AsyncClient, Response
 from sqlalchemy import text
@@ -75,3 +79,15 @@ async def read_probe(
 ) -> Response:
     headers = {"X-Consistency-Token": token} if token else {}
     return await client.get(f"{PROBES}/{probe_id}", params={"pause": pause}, headers=headers)
+
+
+async def readiness_when(
+    client: AsyncClient, standby_state: Callable[[str], bool], seconds: float = 10
+) -> dict[str, Any]:
+    """/health/ready's body, once the first standby's state satisfies `standby_state`."""
+    with anyio.fail_after(seconds):
+        while True:
+            ready: dict[str, Any] = (await client.get("/health/ready")).json()
+            if standby_state(ready["standbys"][0]["state"]):
+                return ready
+            await anyio.sleep(0.02)

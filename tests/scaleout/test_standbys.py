@@ -4,25 +4,29 @@ failed for the standby's sake. With TEST_DATABASE_URL these skip: the embedded
 PostgreSQL cannot follow another major version's server.
 """
 
-import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
-import asyncpg
 import pytest
 from httpx import AsyncClient
 from pg_harness.embedded.standby import Standby
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
-from pg_harness.urls import asyncpg_connect_args
+from pg_harness.urls import connected
 from sqlalchemy.engine import URL
 
 from app.settings import Settings
 from tests.in_process import app_client, settings_for
-from tests.migrations.test_cli import BIN, run
+from tests.migrations.test_cli import alembic
 from tests.observability.scrape import value
-from tests.scaleout.probes import add_probe, app_with_probes, create_probe_table, read_probe
+from tests.scaleout.probes import (
+    add_probe,
+    app_with_probes,
+    create_probe_table,
+    read_probe,
+    readiness_when,
+)
 
 # Real servers, started per test: a proof of the template's claims, run by `make check`.
 pytestmark = pytest.mark.slow
@@ -47,16 +51,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) 
             await anyio.sleep(0.02)
 
 
-async def standby_state(client: AsyncClient) -> str:
-    ready = (await client.get("/health/ready")).json()
-    return str(ready["standbys"][0]["state"])
-
-
 async def until_state(client: AsyncClient, state: str) -> None:
-    async def reached() -> bool:
-        return await standby_state(client) == state
-
-    await eventually(reached)
+    await readiness_when(client, lambda reached: reached == state)
 
 
 @pytest.fixture
@@ -213,22 +209,16 @@ async def test_a_read_cut_off_on_the_standby_is_retried_on_the_primary(
 
 
 async def add_rows(database_url: URL, rows: int) -> None:
-    connection = await asyncpg.connect(**asyncpg_connect_args(database_url))
-    try:
+    async with connected(database_url) as connection:
         await connection.execute(
             "INSERT INTO standby_probe (id) SELECT g FROM generate_series(1000000, $1) AS g",
             1000000 + rows - 1,
         )
-    finally:
-        await connection.close()
 
 
 async def standby_admin_scalar(standby: Standby, query: str) -> object:
-    connection = await asyncpg.connect(**asyncpg_connect_args(standby.url()))
-    try:
+    async with connected(standby.url()) as connection:
         return await connection.fetchval(query)
-    finally:
-        await connection.close()
 
 
 async def test_reads_through_a_pgbouncer_in_front_of_each_server(
@@ -276,13 +266,13 @@ async def test_a_promoted_standby_gets_no_reads(client: AsyncClient, standby: St
 
 async def test_migrations_run_on_the_primary_only(empty_database: URL, standby: Standby) -> None:
     await standby.wait_caught_up()
-    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
-    env["DATABASE_URL"] = empty_database.render_as_string(hide_password=False)
-    env["DATABASE_READ_URL"] = standby.url(empty_database.database or "").render_as_string(
-        hide_password=False
-    )
 
-    status, output = await run(BIN / "alembic", "upgrade", "head", env=env)
+    status, output = await alembic(
+        "upgrade",
+        "head",
+        database_url=empty_database,
+        database_read_url=standby.url(empty_database.database or ""),
+    )
 
     # On the standby, the first CREATE TABLE would have failed: read-only transaction.
     assert status == 0, output

@@ -1,5 +1,10 @@
 """The server URLs the harness is given (TEST_DATABASE_URL) and hands out."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
 from sqlalchemy.engine import URL, make_url
 
 
@@ -23,3 +28,13 @@ def asyncpg_connect_args(url: URL) -> dict[str, object]:
         "password": url.password,
         "database": url.database,
     }
+
+
+@asynccontextmanager
+async def connected(url: URL) -> AsyncIterator[Any]:
+    """A bare asyncpg connection to `url`, closed on leaving."""
+    connection = await asyncpg.connect(**asyncpg_connect_args(url))
+    try:
+        yield connection
+    finally:
+        await connection.close()

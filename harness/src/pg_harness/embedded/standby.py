@@ -8,20 +8,16 @@ on a whole WAL segment and checkpoints (each base backup and DROP DATABASE does)
 resume: it needs WAL the primary removed. Tests keep halts short.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
-import asyncpg
 from sqlalchemy.engine import URL
 
 from pg_harness.embedded.account import Account, server_account
 from pg_harness.embedded.base_backup import make_standby_data
 from pg_harness.embedded.server import EmbeddedPostgres
-from pg_harness.urls import asyncpg_connect_args, with_database
+from pg_harness.urls import connected, with_database
 
 # The test servers commit asynchronously (synchronous_commit=off): just after a commit,
 # pg_current_wal_lsn() (what is written) is still before it, and the walsender sends only
@@ -74,7 +70,7 @@ class Standby:
 
     async def pause_replay(self) -> None:
         """Stop applying WAL (it is still received) until resume_replay()."""
-        async with _connected(self.url()) as standby:
+        async with connected(self.url()) as standby:
             await standby.execute("SELECT pg_wal_replay_pause()")
             # A pause is requested, then taken at the next record or wait for WAL.
             state = "SELECT pg_get_wal_replay_pause_state()"
@@ -83,7 +79,7 @@ class Standby:
                     await anyio.sleep(0.01)
 
     async def resume_replay(self) -> None:
-        async with _connected(self.url()) as standby:
+        async with connected(self.url()) as standby:
             await standby.execute("SELECT pg_wal_replay_resume()")
 
     async def wait_caught_up(self, primary_url: URL | None = None, seconds: float = 10) -> None:
@@ -91,9 +87,9 @@ class Standby:
 
         `primary_url`: any database of the primary (its admin URL by default).
         """
-        async with _connected(primary_url or self.primary_url) as primary:
+        async with connected(primary_url or self.primary_url) as primary:
             target = await primary.fetchval(_FLUSHED_POSITION)
-        async with _connected(self.url()) as standby:
+        async with connected(self.url()) as standby:
             with anyio.move_on_after(seconds):
                 while not await standby.fetchval(_REPLAYED_PAST, target):  # noqa: ASYNC110 (polls the server)
                     await anyio.sleep(0.01)
@@ -116,12 +112,3 @@ class Standby:
         # Read now: stop() removes the data folder, the log with it.
         log = self.data_dir / "server.log"
         return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
-
-
-@asynccontextmanager
-async def _connected(url: URL) -> AsyncIterator[Any]:
-    connection = await asyncpg.connect(**asyncpg_connect_args(url))
-    try:
-        yield connection
-    finally:
-        await connection.close()
