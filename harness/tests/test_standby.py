@@ -123,9 +123,28 @@ async def test_the_standby_streams_with_the_written_password_and_no_replication_
     # It logs in with the password -R wrote, readable by the server's account only.
     written = standby.data_dir / "postgresql.auto.conf"
     assert standby.primary_url.password
-    assert f"password={standby.primary_url.password}" in written.read_text()
+    assert written_password(written.read_text()) == standby.primary_url.password
     assert standby.data_dir.stat().st_mode & 0o777 == 0o700
     assert written.stat().st_mode & 0o777 == 0o600
+
+
+def written_password(auto_conf: str) -> str | None:
+    """The password in primary_conninfo. libpq quotes a value with any character beyond
+    [A-Za-z0-9_.] ('-' included), and the file doubles the quotes inside its own."""
+    found = re.search(r"password=('*)([^' ]+)\1[ ']", auto_conf)
+    return found[2] if found else None
+
+
+@pytest.mark.parametrize(
+    ("line", "password"),
+    [
+        ("primary_conninfo = 'user=postgres password=abc_D.9 host=127.0.0.1'", "abc_D.9"),
+        ("primary_conninfo = 'user=postgres password=''a-b_c'' host=127.0.0.1'", "a-b_c"),
+        ("primary_conninfo = 'user=postgres host=127.0.0.1'", None),
+    ],
+)
+def test_the_written_password_is_read_quoted_or_not(line: str, password: str | None) -> None:
+    assert written_password(line) == password
 
 
 async def test_stop_ends_the_standby_and_removes_its_data(standby: Standby) -> None:
