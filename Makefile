@@ -49,23 +49,24 @@ serve: $(SERVE_VENV)/.synced
 	$(SERVE_VENV)/bin/alembic upgrade head
 	exec $(SERVE_VENV)/bin/python main.py
 
-# The fuzzer (slow, in make check) brings schemathesis and hypothesis, whose imports cost
-# seconds in every process: the fast run neither loads their plugins nor collects it.
-FAST := -m "not slow" -p no:schemathesis -p no:hypothesispytest --ignore=tests/api/test_fuzz.py
-
+# The fast suite: pyproject.toml's addopts leave out the slow tests and the fuzzer's plugins,
+# so this is what a bare `pytest -n auto` runs too.
 test: $(VENV)/.synced
-	$(BIN)/pytest -n auto $(FAST)
+	$(BIN)/pytest -n auto
+
+# Slow tests too, and the fuzzer's plugins (pyproject.toml's addopts leave both out).
+EVERY_TEST := -m "" -p schemathesis -p hypothesispytest
 
 check: lint check-project check-harness
 
 # Every test of the project, slow ones included, with the coverage of app/, orm/ and api/
 # (served subprocesses too: [tool.coverage] in pyproject.toml).
 check-project: $(VENV)/.synced
-	$(BIN)/pytest -n auto --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -n auto $(EVERY_TEST) --cov --cov-report=term:skip-covered
 
 # pg-harness's own tests: run ownership, Ctrl-C, broken revisions, the newcomer's proof.
 check-harness: $(VENV)/.synced
-	$(BIN)/pytest -n auto harness/tests
+	$(BIN)/pytest -n auto $(EVERY_TEST) harness/tests
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .

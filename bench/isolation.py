@@ -31,15 +31,15 @@ from pathlib import Path
 
 from pg_harness.databases import create_database, database_names, drop_database
 from pg_harness.embedded.server import EmbeddedPostgres
+from pg_runtime.database_url import to_asyncpg_url
+from pg_runtime.sessions import ReadOnlySession
 from sqlalchemy import MetaData, Table, bindparam, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.database_url import to_asyncpg_url
 from orm.migrations import upgrade
 from orm.models import User
-from orm.session import ReadOnlySession
 
 PREFIX = f"bench_isolation_{os.getpid()}_"
 TABLES = 50

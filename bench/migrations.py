@@ -34,11 +34,11 @@ from alembic.script import ScriptDirectory
 from pg_harness.databases import create_database, database_names, drop_database
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.migrations.checks import check_revision
+from pg_runtime.database_url import to_asyncpg_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.database_url import to_asyncpg_url
 from orm.migrations import PROJECT_ROOT, alembic_config
 
 PREFIX = f"bench_migrations_{os.getpid()}_"

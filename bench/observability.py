@@ -30,8 +30,8 @@ from pg_harness.databases import drop_database
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.processes import free_port
 from pg_harness.served import Served
+from pg_runtime.database_url import to_asyncpg_url
 
-from app.database_url import to_asyncpg_url
 from bench.throughput import (
     ENDPOINTS,
     POOLS,

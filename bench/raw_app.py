@@ -13,12 +13,14 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, HTTPException, Request
+from pg_runtime.engine import session_timeouts
+from pg_runtime.serving import serve, settings_or_exit, worker_app
 
 from api.paging import Limit, Offset
 from api.schemas.users import UserCreate, UserRead, UserWithNotesRead
 from app.factory import create_app
-from main import serve, settings
-from orm.engine import session_timeouts
+from app.settings import load_settings
+from orm.migrations import migrations
 
 router = APIRouter(prefix="/raw/users")
 
@@ -95,7 +97,8 @@ async def read_user(user_id: int, request: Request) -> UserWithNotesRead:
     return UserWithNotesRead.model_validate(_with_notes(rows))
 
 
-app = create_app(settings)
+settings = settings_or_exit(load_settings)
+app = worker_app(settings, create_app)
 template_lifespan = app.router.lifespan_context
 
 
@@ -125,4 +128,4 @@ app.router.lifespan_context = lifespan
 app.include_router(router)
 
 if __name__ == "__main__":
-    serve(settings, "bench.raw_app:app")
+    serve(settings, migrations, "bench.raw_app:app")

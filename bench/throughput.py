@@ -40,12 +40,12 @@ from pg_harness.databases import create_database, drop_database
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
 from pg_harness.served import Served
+from pg_runtime.database_url import to_asyncpg_url
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.database_url import to_asyncpg_url
 from app.settings import Settings
 from bench.paced import PacedRun, get, paced
 from orm.migrations import upgrade

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-# Named constraints make autogenerate stable and let api/errors.py report which one failed;
+# Named constraints make autogenerate stable and let pg_runtime/errors.py report which one failed;
 # PostgreSQL's own generated names differ between a fresh create and an ALTER.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -9,21 +9,22 @@ a session of its own on the test's connection.
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pg_harness.server import RunDatabases
+from pg_runtime.engine import create_app_engine
+from pg_runtime.sessions import ReadOnlySession
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
-from api.dependencies import READ_ONLY_METHODS, get_session
+from api.dependencies import read_session, snapshot_session, write_session
 from app.factory import create_app
 from app.settings import Settings
-from orm.engine import create_app_engine
-from orm.session import ReadOnlySession
 from tests.in_process import settings_for
 
 
@@ -70,31 +71,35 @@ def app(app_settings: Settings) -> FastAPI:
 def client(app: FastAPI, connection: AsyncConnection) -> Iterator[AsyncClient]:
     """An HTTP client for the app. Each request gets a session of its own, as in production,
     on the test's connection: its commits release a savepoint, and the test's rollback
-    undoes everything. GET requests' sessions are read-only at the server here too, by
-    SET TRANSACTION READ ONLY inside their savepoint (production uses a read-only pool
-    instead: tests/api/test_read_only_requests.py covers that one).
+    undoes everything. A `ReadSession` is read-only at the server here too, by SET
+    TRANSACTION READ ONLY inside its savepoint (production uses a read-only pool in
+    autocommit instead: tests/api/test_read_only_requests.py covers that one).
 
     The app's lifespan does not run: every session comes from here. A test of what the
     lifespan opens (the health probes' own connections) uses `tests.in_process.app_client`.
     """
 
-    async def session_of_this_request(request: Request) -> AsyncIterator[AsyncSession]:
-        read_only = request.method in READ_ONLY_METHODS
-        async with AsyncSession(
-            bind=connection,
-            join_transaction_mode="create_savepoint",
-            expire_on_commit=False,
-            sync_session_class=ReadOnlySession if read_only else Session,
-        ) as session:
-            if read_only:  # ends with the savepoint, which closing the session rolls back
-                await session.execute(text("SET TRANSACTION READ ONLY"))
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()  # to the savepoint: the test's transaction lives on
-                raise
+    def on_the_tests_connection(read_only: bool) -> Callable[[], AsyncIterator[AsyncSession]]:
+        async def session_of_this_request() -> AsyncIterator[AsyncSession]:
+            async with AsyncSession(
+                bind=connection,
+                join_transaction_mode="create_savepoint",
+                expire_on_commit=False,
+                sync_session_class=ReadOnlySession if read_only else Session,
+            ) as session:
+                if read_only:  # ends with the savepoint, which closing the session rolls back
+                    await session.execute(text("SET TRANSACTION READ ONLY"))
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()  # to the savepoint: the test's transaction lives on
+                    raise
 
-    app.dependency_overrides[get_session] = session_of_this_request
+        return session_of_this_request
+
+    app.dependency_overrides[read_session] = on_the_tests_connection(read_only=True)
+    app.dependency_overrides[snapshot_session] = on_the_tests_connection(read_only=True)
+    app.dependency_overrides[write_session] = on_the_tests_connection(read_only=False)
     # Not closed: over ASGITransport a client holds nothing, and a sync fixture spares a
     # trip through the event loop per test.
     yield AsyncClient(transport=ASGITransport(app), base_url="http://test")
@@ -105,3 +110,11 @@ def client(app: FastAPI, connection: AsyncConnection) -> Iterator[AsyncClient]:
 def url_for(app: FastAPI) -> Callable[..., str]:
     """`url_for("read_user", user_id=1)`: tests follow the routes, not hand-written paths."""
     return lambda name, **params: str(app.url_path_for(name, **params))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # The fuzzer imports schemathesis and hypothesis, seconds in every process: not even
+    # collected when the slow tests are left out (a bare `pytest -n auto`, `make test`).
+    if collection_path.name == "test_fuzz.py" and config.option.markexpr == "not slow":
+        return True
+    return None

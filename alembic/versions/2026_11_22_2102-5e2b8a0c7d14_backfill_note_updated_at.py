@@ -8,15 +8,14 @@ One UPDATE of the whole table would lock every row it changes until it commits, 
 write the table's worth of WAL in one transaction. Batches of BATCH rows, each committed
 on its own (outside the migration's transaction), lock a few rows for a moment. The
 loop runs as long as rows are left, without the migration's statement timeout
-(orm/long_migrations.py); each batch is quick.
+(pg_runtime/migrations/long.py); each batch is quick.
 """
 
 from collections.abc import Sequence
 
 from alembic import op
+from pg_runtime.migrations.long import without_timeouts
 from sqlalchemy import text
-
-from orm.long_migrations import without_timeouts
 
 revision: str = "5e2b8a0c7d14"
 down_revision: str | None = "b7e4c91d2f05"

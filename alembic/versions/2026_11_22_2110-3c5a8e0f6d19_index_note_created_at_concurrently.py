@@ -7,7 +7,7 @@ Create Date: 2026-11-22 21:10:00
 CREATE INDEX CONCURRENTLY does not block writes to a busy table, but it cannot run inside
 a transaction: autocommit_block() commits what this run did so far and runs the statement
 outside one. It waits for every transaction older than itself, so it runs without the
-migration's statement and lock timeouts (orm/long_migrations.py).
+migration's statement and lock timeouts (pg_runtime/migrations/long.py).
 
 Re-runnable: a build that failed or was killed leaves an INVALID index, which is dropped
 and built again; a valid index whose version stamp was never written is kept.
@@ -16,9 +16,8 @@ and built again; a valid index whose version stamp was never written is kept.
 from collections.abc import Sequence
 
 from alembic import op
+from pg_runtime.migrations.long import without_timeouts
 from sqlalchemy import text
-
-from orm.long_migrations import without_timeouts
 
 revision: str = "3c5a8e0f6d19"
 down_revision: str | None = "a91f3d6e2c47"

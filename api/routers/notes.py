@@ -3,11 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Response
+from pg_runtime.responses import BODY, READS, WRITES, errors
 from sqlalchemy import delete, select
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession, WriteSession
 from api.paging import Limit, Offset
-from api.responses import BODY, READS, WRITES, errors
 from api.schemas.fields import path_id, query_id
 from api.schemas.notes import NoteCreate, NoteRead, NoteUpdate
 from orm.models import Note
@@ -19,8 +19,8 @@ AuthorId = Annotated[int | None, query_id("only this user's notes")]
 
 
 @router.post("", status_code=201, responses=errors(*WRITES, *BODY))
-async def create_note(body: NoteCreate, session: SessionDep) -> NoteRead:
-    # No check that the user exists: the foreign key does it, and api/errors.py answers 409.
+async def create_note(body: NoteCreate, session: WriteSession) -> NoteRead:
+    # No check that the user exists: the foreign key does it, and pg_runtime/errors.py answers 409.
     note = Note(**body.model_dump())
     session.add(note)
     await session.commit()
@@ -29,7 +29,7 @@ async def create_note(body: NoteCreate, session: SessionDep) -> NoteRead:
 
 @router.get("", responses=errors(*READS))
 async def list_notes(
-    session: SessionDep, user_id: AuthorId = None, limit: Limit = 20, offset: Offset = 0
+    session: ReadSession, user_id: AuthorId = None, limit: Limit = 20, offset: Offset = 0
 ) -> list[NoteRead]:
     query = select(Note).order_by(Note.id).limit(limit).offset(offset)
     if user_id is not None:
@@ -38,7 +38,7 @@ async def list_notes(
 
 
 @router.get("/{note_id}", responses=errors(404, *READS))
-async def read_note(note_id: NoteId, session: SessionDep) -> NoteRead:
+async def read_note(note_id: NoteId, session: ReadSession) -> NoteRead:
     note = await session.get(Note, note_id)
     if note is None:
         raise HTTPException(404, "note not found")
@@ -46,7 +46,7 @@ async def read_note(note_id: NoteId, session: SessionDep) -> NoteRead:
 
 
 @router.patch("/{note_id}", responses=errors(404, *WRITES, *BODY))
-async def update_note(note_id: NoteId, body: NoteUpdate, session: SessionDep) -> NoteRead:
+async def update_note(note_id: NoteId, body: NoteUpdate, session: WriteSession) -> NoteRead:
     note = await session.get(Note, note_id)
     if note is None:
         raise HTTPException(404, "note not found")
@@ -57,7 +57,7 @@ async def update_note(note_id: NoteId, body: NoteUpdate, session: SessionDep) ->
 
 
 @router.delete("/{note_id}", status_code=204, responses=errors(404, *WRITES))
-async def delete_note(note_id: NoteId, session: SessionDep) -> Response:
+async def delete_note(note_id: NoteId, session: WriteSession) -> Response:
     deleted = await session.scalar(delete(Note).where(Note.id == note_id).returning(Note.id))
     if deleted is None:
         raise HTTPException(404, "note not found")

@@ -5,15 +5,15 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Response
+from pg_runtime.responses import BODY, READS, WRITES, errors
 from sqlalchemy import Integer, any_, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession, WriteSession
 from api.paging import Limit, Offset
-from api.responses import BODY, READS, WRITES, errors
 from api.schemas.fields import path_id
 from api.schemas.users import UserCreate, UserRead, UserUpdate, UserWithNotesRead
 from orm.models import Note, User
@@ -52,12 +52,12 @@ async def load_first_notes(session: AsyncSession, users: Sequence[User]) -> None
 
 
 # Handlers that write commit before they return: a unique or foreign-key violation found
-# at commit time then still reaches api/errors.py and becomes a 409, and the client never
+# at commit time then still reaches pg_runtime/errors.py and becomes a 409, and the client never
 # sees a success for a write that was not stored.
 
 
 @router.post("", status_code=201, responses=errors(*WRITES, *BODY))
-async def create_user(body: UserCreate, session: SessionDep) -> UserRead:
+async def create_user(body: UserCreate, session: WriteSession) -> UserRead:
     user = User(**body.model_dump())
     session.add(user)
     await session.commit()
@@ -66,7 +66,7 @@ async def create_user(body: UserCreate, session: SessionDep) -> UserRead:
 
 @router.get("", responses=errors(*READS))
 async def list_users(
-    session: SessionDep, limit: Limit = 20, offset: Offset = 0
+    session: ReadSession, limit: Limit = 20, offset: Offset = 0
 ) -> list[UserWithNotesRead]:
     users = (await session.scalars(PAGE, {"limit": limit, "offset": offset})).all()
     await load_first_notes(session, users)
@@ -74,7 +74,7 @@ async def list_users(
 
 
 @router.get("/{user_id}", responses=errors(404, *READS))
-async def read_user(user_id: UserId, session: SessionDep) -> UserWithNotesRead:
+async def read_user(user_id: UserId, session: ReadSession) -> UserWithNotesRead:
     # unique(): the join returns the user once per note.
     user = (await session.scalars(USER_WITH_NOTES, {"id": user_id})).unique().one_or_none()
     if user is None:
@@ -83,7 +83,7 @@ async def read_user(user_id: UserId, session: SessionDep) -> UserWithNotesRead:
 
 
 @router.patch("/{user_id}", responses=errors(404, *WRITES, *BODY))
-async def update_user(user_id: UserId, body: UserUpdate, session: SessionDep) -> UserRead:
+async def update_user(user_id: UserId, body: UserUpdate, session: WriteSession) -> UserRead:
     user = await session.get(User, user_id)
     if user is None:
         raise HTTPException(404, "user not found")
@@ -94,7 +94,7 @@ async def update_user(user_id: UserId, body: UserUpdate, session: SessionDep) ->
 
 
 @router.delete("/{user_id}", status_code=204, responses=errors(404, *WRITES))
-async def delete_user(user_id: UserId, session: SessionDep) -> Response:
+async def delete_user(user_id: UserId, session: WriteSession) -> Response:
     # The database deletes the user's notes (ON DELETE CASCADE): one statement, no loading.
     deleted = await session.scalar(delete(User).where(User.id == user_id).returning(User.id))
     if deleted is None:

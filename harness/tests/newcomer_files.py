@@ -58,7 +58,7 @@ ROUTER = '''\
 
 from fastapi import APIRouter, HTTPException
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession, WriteSession
 from api.schemas.tags import TagCreate, TagRead
 from orm.models import Tag
 
@@ -66,7 +66,7 @@ router = APIRouter(prefix="/tags", tags=["tags"])
 
 
 @router.post("", status_code=201)
-async def create_tag(body: TagCreate, session: SessionDep) -> TagRead:
+async def create_tag(body: TagCreate, session: WriteSession) -> TagRead:
     tag = Tag(**body.model_dump())
     session.add(tag)
     await session.commit()
@@ -74,7 +74,7 @@ async def create_tag(body: TagCreate, session: SessionDep) -> TagRead:
 
 
 @router.get("/{tag_id}")
-async def read_tag(tag_id: int, session: SessionDep) -> TagRead:
+async def read_tag(tag_id: int, session: ReadSession) -> TagRead:
     tag = await session.get(Tag, tag_id)
     if tag is None:
         raise HTTPException(404, "tag not found")

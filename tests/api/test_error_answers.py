@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import User
@@ -32,32 +32,32 @@ INTERNAL_ERROR = {"detail": "internal error"}
 
 def with_broken_routes(app: FastAPI) -> FastAPI:
     @app.get("/bug/lazy-load")
-    async def lazy_load(session: SessionDep) -> int:
+    async def lazy_load(session: ReadSession) -> int:
         user = await session.scalar(select(User).limit(1))  # forgot selectinload(User.notes)
         assert user is not None
         return len(user.notes)
 
     @app.get("/bug/missing-greenlet")
-    async def missing_greenlet(session: SessionDep) -> int:
+    async def missing_greenlet(session: ReadSession) -> int:
         # Synchronous I/O outside SQLAlchemy's greenlet: what a lazy load in a property does.
         return len(session.sync_session.execute(select(User)).all())
 
     @app.get("/bug/undefined-table")
-    async def undefined_table(session: SessionDep) -> None:
+    async def undefined_table(session: ReadSession) -> None:
         await session.execute(text("SELECT * FROM no_such_table WHERE name = :n"), {"n": SECRET})
 
     @app.get("/bug/no-result")
-    async def no_result(session: SessionDep) -> None:
+    async def no_result(session: ReadSession) -> None:
         (await session.scalars(select(User).where(User.id == -1))).one()
 
     # What validation missed, refused by the database: the server's message quotes it.
     @app.get("/missed/server-side")
-    async def server_side(session: SessionDep) -> None:
+    async def server_side(session: ReadSession) -> None:
         await session.execute(text("SELECT CAST(:v AS integer)"), {"v": SECRET})
 
     # ... refused by asyncpg before sending: its message quotes it too.
     @app.get("/missed/client-side")
-    async def client_side(session: SessionDep) -> None:
+    async def client_side(session: ReadSession) -> None:
         as_int = text("SELECT :v").bindparams(bindparam("v", type_=Integer))
         await session.execute(as_int, {"v": SECRET})
 
@@ -159,11 +159,11 @@ async def serving(settings: Settings) -> AsyncIterator[AsyncClient]:
     app = create_app(settings)
 
     @app.get("/sleep")
-    async def sleep(session: SessionDep) -> None:
+    async def sleep(session: ReadSession) -> None:
         await session.execute(text("SELECT pg_sleep(5)"))
 
     @app.get("/handler-timeout")
-    async def handler_timeout(session: SessionDep) -> None:
+    async def handler_timeout(session: ReadSession) -> None:
         async with asyncio.timeout(0.2):
             await session.execute(text("SELECT pg_sleep(5)"))
 

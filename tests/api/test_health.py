@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.settings import Settings
-from orm.migrations import alembic_config, code_head
+from orm.migrations import alembic_config, migrations
 from tests.in_process import app_client, settings_for
 
 
@@ -52,7 +52,7 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
     async with app_client(settings_for(database_url)) as client:
         response = await client.get("/health/ready")
 
-    head = code_head()
+    head = migrations.code_head()
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
@@ -67,7 +67,7 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
 async def test_not_ready_when_the_database_is_behind_names_both_revisions(
     fresh_database: URL,
 ) -> None:
-    head = code_head()
+    head = migrations.code_head()
     script = ScriptDirectory.from_config(alembic_config())
     previous = None if head is None else script.get_revision(head).down_revision
     if not isinstance(previous, str):
@@ -81,7 +81,7 @@ async def test_not_ready_when_the_database_is_behind_names_both_revisions(
     assert response.json() == {
         "status": "not ready",
         "database": "reachable",
-        "code_revision": code_head(),
+        "code_revision": migrations.code_head(),
         "database_revisions": [previous],
         "reason": None,
         "standbys": None,
@@ -102,7 +102,7 @@ async def test_ready_when_the_database_is_ahead_as_in_a_rolling_deploy(
 
 
 async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None:
-    if code_head() is None:
+    if migrations.code_head() is None:
         pytest.skip("with no revision yet, every database has what the code needs")
     engine = create_async_engine(fresh_database, poolclass=NullPool)
     async with engine.begin() as connection:
@@ -124,7 +124,7 @@ async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> 
     assert response.json() == {
         "status": "not ready",
         "database": "unreachable",
-        "code_revision": code_head(),
+        "code_revision": migrations.code_head(),
         "database_revisions": None,
         "reason": "ConnectionRefusedError",
         "standbys": None,

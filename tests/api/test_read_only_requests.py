@@ -11,7 +11,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import delete, func, insert, select, text
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession
 from app.factory import create_app
 from app.settings import Settings
 from orm.models import User
@@ -25,28 +25,28 @@ async def client(app_settings: Settings) -> AsyncIterator[AsyncClient]:
     app = create_app(app_settings)
 
     @app.get("/test/count")
-    async def count(session: SessionDep) -> int:
+    async def count(session: ReadSession) -> int:
         return await session.scalar(select(func.count()).select_from(User)) or 0
 
     @app.get("/test/write")
-    async def write(session: SessionDep) -> None:
+    async def write(session: ReadSession) -> None:
         session.add(User(email=EMAIL, name="Ann"))
         await session.commit()
 
     @app.get("/test/delete")
-    async def delete_all(session: SessionDep) -> None:
+    async def delete_all(session: ReadSession) -> None:
         await session.execute(delete(User))
         await session.commit()
 
     # Past the ORM's refusal: only the server stands in the way.
     @app.get("/test/core-insert")
-    async def core_insert(session: SessionDep) -> None:
+    async def core_insert(session: ReadSession) -> None:
         connection = await session.connection()
         await connection.execute(insert(User).values(email=EMAIL, name="Ann"))
         await session.commit()
 
     @app.get("/test/raw-sql")
-    async def raw_sql(session: SessionDep) -> None:
+    async def raw_sql(session: ReadSession) -> None:
         await session.execute(text("DELETE FROM note"))
         await session.execute(text("DELETE FROM user_account"))
         await session.commit()

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pg_runtime.database_url import driver_options, to_asyncpg_url
+from pg_runtime.settings import InvalidSettingsError
 
-from app.database_url import driver_options, to_asyncpg_url
-from app.settings import InvalidSettingsError, Settings, load_settings
+from app.settings import Settings, load_settings
 from orm.migrations import PROJECT_ROOT
 
 

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from orm.base import Base
-from orm.migrations import COMPARISON_OPTIONS
+from orm.migrations import migrations
 
 
 async def test_models_match_the_migrated_schema(connection: AsyncConnection) -> None:
-    problem = await drift(connection, Base.metadata, COMPARISON_OPTIONS)
+    problem = await drift(connection, Base.metadata, migrations.comparison_options)
 
     assert problem is None, problem

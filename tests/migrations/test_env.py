@@ -6,6 +6,7 @@ import anyio
 import pytest
 from alembic import command
 from alembic.util import CommandError
+from pg_runtime.migrations import MIGRATION_CALL
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -13,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 import orm.models  # noqa: F401  (registers every table on Base.metadata)
 from orm.base import Base
-from orm.migrations import MIGRATION_CALL, alembic_config, downgrade, upgrade
+from orm.migrations import alembic_config, downgrade, upgrade
 
 
 async def test_migrations_run_on_the_callers_connection_inside_its_loop(

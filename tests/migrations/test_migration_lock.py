@@ -24,12 +24,12 @@ import pytest
 from alembic.script import ScriptDirectory
 from pg_harness.server import RunDatabases
 from pg_harness.urls import asyncpg_connect_args
+from pg_runtime.migrations.lock import MIGRATION_LOCK_KEY
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from orm.migration_lock import MIGRATION_LOCK_KEY
 from orm.migrations import PROJECT_ROOT, alembic_config, upgrade
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession
 from app.factory import create_app
 from tests.in_process import settings_for
 
@@ -21,7 +21,7 @@ def app_with_items(
     app = create_app(settings_for(database_url, **settings), tracer_provider)
 
     @app.get(ITEM)
-    async def read_item(item_id: int, session: SessionDep) -> dict[str, str]:
+    async def read_item(item_id: int, session: ReadSession) -> dict[str, str]:
         name = await session.scalar(LOOKUP, {"item_id": item_id})
         if name is None:
             raise HTTPException(404, "not found")

@@ -6,12 +6,12 @@ import asyncpg
 import pytest
 from pg_harness.outages import end_session
 from pg_harness.urls import asyncpg_connect_args
+from pg_runtime.engine import create_app_engine
+from pg_runtime.observability.metrics import POOL_CHECKED_OUT, POOL_OVERFLOW
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from app.observability.metrics import POOL_CHECKED_OUT, POOL_OVERFLOW
-from orm.engine import create_app_engine
 from tests.in_process import app_client, settings_for
 from tests.observability.items import ITEM, app_with_items
 from tests.observability.scrape import samples, value

@@ -4,8 +4,7 @@ import re
 
 import pytest
 from httpx import AsyncClient
-
-from app.observability.request_id import HEADER
+from pg_runtime.observability.request_id import HEADER
 
 
 async def test_an_answer_carries_a_new_id_when_the_client_sent_none(client: AsyncClient) -> None:

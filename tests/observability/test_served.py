@@ -10,9 +10,9 @@ import httpx
 import pytest
 from pg_harness.prometheus import Prometheus, require_prometheus
 from pg_harness.served import Served
+from pg_runtime.observability.request_id import HEADER
 from sqlalchemy.engine import URL
 
-from app.observability.request_id import HEADER
 from tests.observability.scrape import samples, value
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ async def test_two_workers_log_json_lines_and_a_scrape_counts_both(fresh_databas
     answered_by = {line["pid"] for line in load}
     assert len(answered_by) == 2, "one worker took every request: nothing to add up"
     # The database error's line names the request, the SQLSTATE and the constraint only.
-    [conflict] = [line for line in lines if line["logger"] == "api.errors"]
+    [conflict] = [line for line in lines if line["logger"] == "pg_runtime.errors"]
     assert conflict["request_id"] == "dup"
     assert "23505" in conflict["message"]
     assert "dup@example.org" not in json.dumps(lines)

@@ -7,13 +7,13 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from pg_runtime.observability import tracing
+from pg_runtime.observability.logs import RequestIdFilter
+from pg_runtime.observability.request_id import HEADER
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from api.dependencies import SessionDep
-from app.observability import tracing
-from app.observability.logs import RequestIdFilter
-from app.observability.request_id import HEADER
+from api.dependencies import ReadSession
 from tests.in_process import app_client
 from tests.observability.items import ITEM, app_with_items
 
@@ -27,7 +27,7 @@ async def traced(database_url: URL) -> AsyncIterator[tuple[object, InMemorySpanE
     app = app_with_items(database_url, tracer_provider=provider)
 
     @app.get("/refused")
-    async def refused(session: SessionDep) -> None:
+    async def refused(session: ReadSession) -> None:
         # What validation missed, refused by the server, whose message quotes the value.
         await session.execute(text("SELECT CAST(:v AS integer)"), {"v": SECRET})
 

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from app.observability import metrics, request_id, tracing
-from app.observability.logs import RequestIdFilter, TextFormatter
+from pg_runtime.observability import metrics, request_id, tracing
+from pg_runtime.observability.logs import RequestIdFilter, TextFormatter
 
 
 def test_a_text_line_names_the_request_it_was_written_for() -> None:

@@ -3,13 +3,14 @@ and honours the libpq parameters of a provider's URL."""
 
 import pytest
 from pg_harness.outages import end_session
+from pg_runtime.database_url import to_asyncpg_url
+from pg_runtime.engine import create_app_engine
+from pg_runtime.migrations.engine import create_migration_engine
+from pg_runtime.migrations.long import without_timeouts
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from app.database_url import to_asyncpg_url
-from orm.engine import create_app_engine, create_migration_engine
-from orm.long_migrations import without_timeouts
 from tests.in_process import settings_for
 
 

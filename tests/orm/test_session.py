@@ -2,12 +2,12 @@
 read-only sessions without BEGIN that refuse writes."""
 
 import pytest
+from pg_runtime.sessions import DatabaseSessionManager, ReadOnlySessionError
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orm.models import User
-from orm.session import DatabaseSessionManager, ReadOnlySessionError
 from tests.in_process import settings_for
 
 

@@ -3,9 +3,8 @@
 from collections.abc import AsyncIterator
 
 import pytest
+from pg_runtime.standbys import Standby, Standbys
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from orm.standbys import Standby, Standbys
 
 MAX_LAG = 1000
 

@@ -1,8 +1,7 @@
 """WAL positions: what a consistency token carries, read and written as PostgreSQL does."""
 
 import pytest
-
-from orm.wal import MAX_LENGTH, InvalidPositionError, format_position, parse_position
+from pg_runtime.wal import MAX_LENGTH, InvalidPositionError, format_position, parse_position
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession, WriteSession
 from app.factory import create_app
 from app.settings import Settings
 
@@ -37,7 +37,7 @@ def app_with_probes(settings: Settings) -> FastAPI:
     app = create_app(settings)
 
     @app.post(PROBES, status_code=201)
-    async def add_probe(session: SessionDep) -> dict[str, int | bool]:
+    async def add_probe(session: WriteSession) -> dict[str, int | bool]:
         # A read in a request that writes: on the primary, standbys or not.
         on_standby = await session.scalar(text("SELECT pg_is_in_recovery()"))
         probe_id = await session.scalar(_INSERT)
@@ -47,7 +47,7 @@ def app_with_probes(settings: Settings) -> FastAPI:
 
     @app.get(PROBES + "/{probe_id}")
     async def read_probe(
-        probe_id: int, session: SessionDep, pause: float = 0
+        probe_id: int, session: ReadSession, pause: float = 0
     ) -> dict[str, int | bool]:
         row = (await session.execute(_READ, {"id": probe_id, "pause": pause})).one_or_none()
         if row is None:
@@ -55,7 +55,7 @@ def app_with_probes(settings: Settings) -> FastAPI:
         return {"id": row.id, "on_standby": row.on_standby}
 
     @app.get(PROBES + "/{probe_id}/core")
-    async def read_probe_core(probe_id: int, session: SessionDep) -> dict[str, int | bool]:
+    async def read_probe_core(probe_id: int, session: ReadSession) -> dict[str, int | bool]:
         # Core on the session's connection, past the ORM's execute.
         connection = await session.connection()
         row = (await connection.execute(_READ, {"id": probe_id, "pause": 0})).one()

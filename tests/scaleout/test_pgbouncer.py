@@ -14,13 +14,13 @@ import collections
 import anyio
 import pytest
 from pg_harness.pgbouncer import PgBouncer
+from pg_runtime.engine import create_app_engine
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.settings import Settings
-from orm.engine import create_app_engine
 from orm.models import Note, User
 
 # Real processes and servers: a proof of the template's claims, run by `make check`.

@@ -25,7 +25,7 @@ from pg_harness.served import Served
 from sqlalchemy.engine import URL
 
 from api.routers.users import router as users
-from orm.migrations import upgrade_database
+from orm.migrations import migrations
 from tests.in_process import settings_for
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ QUERY_WAIT_TIMEOUT = 1.0
 # success at most 0.2 s after; 0.5 s leaves room for a slow scheduler.
 RECOVERY_WINDOW = 0.5
 
-# What api/errors.py answers when the database is not there, or has no free connection.
+# What pg_runtime/errors.py answers when the database is not there, or has no free connection.
 CLEAR_FAILURES = (
     {"detail": "database unavailable; try again"},
     {"detail": "database busy; try again"},
@@ -133,7 +133,7 @@ async def restart_under_load(
 async def test_requests_fail_with_503_while_the_server_is_down_and_succeed_once_it_is_back(
     own_server: OwnServer, through_pgbouncer: bool
 ) -> None:
-    await upgrade_database(settings_for(own_server.url))
+    await migrations.upgrade_database(settings_for(own_server.url))
     env = env_for(own_server.url)
     with ExitStack() as stack:
         if through_pgbouncer:  # as the README's "Production" section sets it up

@@ -19,13 +19,13 @@ import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from httpx import AsyncClient
 from pg_harness.urls import asyncpg_connect_args
+from pg_runtime.engine import COMMAND_TIMEOUT_MARGIN
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession
 from api.routers.users import router as users
 from app.factory import create_app
-from orm.engine import COMMAND_TIMEOUT_MARGIN
 from orm.session import sessionmanager
 from tests.in_process import app_client, settings_for
 
@@ -184,12 +184,12 @@ async def serving(database: URL) -> AsyncIterator[tuple[AsyncClient, Silenceable
         app = create_app(settings)
 
         @app.get("/backend")
-        async def backend_pid(session: SessionDep) -> int:
+        async def backend_pid(session: ReadSession) -> int:
             pid: int = await session.scalar(text("SELECT pg_backend_pid()"))
             return pid
 
         @app.get("/falls-silent")
-        async def fall_silent_midway(session: SessionDep) -> None:
+        async def fall_silent_midway(session: ReadSession) -> None:
             await session.execute(text("SELECT 1"))  # the connection answers...
             proxy.fall_silent()  # ...then the network loses it
             await session.execute(text("SELECT 1"))

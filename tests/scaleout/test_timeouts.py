@@ -18,7 +18,7 @@ from pg_harness.server import RunDatabases
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 
-from api.dependencies import SessionDep
+from api.dependencies import ReadSession, WriteSession
 from app.factory import create_app
 from app.settings import Settings
 from orm.session import sessionmanager
@@ -54,18 +54,18 @@ def misbehaving_app(settings: Settings) -> FastAPI:
     app = create_app(settings)
 
     @app.get("/slow")
-    async def slow(session: SessionDep) -> None:
+    async def slow(session: ReadSession) -> None:
         await session.execute(text("SELECT pg_sleep(:s)"), {"s": STATEMENT_TIMEOUT * 4})
 
     # A POST: a GET's session reads in autocommit, with no transaction to leave idle.
     @app.post("/idle")
-    async def idle(session: SessionDep) -> None:
+    async def idle(session: WriteSession) -> None:
         await session.execute(text("SELECT 1"))
         await anyio.sleep(IDLE_IN_TRANSACTION_TIMEOUT * 3)  # holds the transaction open
         await session.execute(text("SELECT 1"))
 
     @app.get("/timeouts")
-    async def timeouts(session: SessionDep) -> dict[str, str]:
+    async def timeouts(session: ReadSession) -> dict[str, str]:
         names = ("statement_timeout", "idle_in_transaction_session_timeout")
         return {name: (await session.scalar(text(f"SHOW {name}"))) or "" for name in names}
 

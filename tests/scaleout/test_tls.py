@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
+from pg_runtime.database_url import to_asyncpg_url
+from pg_runtime.settings import InvalidSettingsError
 from sqlalchemy.engine import URL
 
-from app.database_url import to_asyncpg_url
 from app.factory import create_app
-from app.settings import InvalidSettingsError, load_settings
+from app.settings import load_settings
 from tests.in_process import app_client, settings_for
 
 # Real processes and servers: a proof of the template's claims, run by `make check`.

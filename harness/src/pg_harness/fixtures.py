@@ -97,7 +97,7 @@ async def begin_test_transaction(
     if connection.in_transaction():
         await connection.rollback()
     # Awaited, not begun synchronously: a project's "begin" listeners may run statements
-    # (SET LOCAL behind PgBouncer, orm/engine.py), which need SQLAlchemy's greenlet.
+    # (SET LOCAL behind PgBouncer, pg_runtime/engine.py), which need SQLAlchemy's greenlet.
     await connection.begin()
     return connection
 

@@ -5,7 +5,7 @@ from types import TracebackType
 
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from orm.failures import describe, driver_error
+from pg_runtime.failures import describe, driver_error
 
 # Exceptions whose message may quote SQL parameters or row data: asyncpg's own (e.g.
 # "invalid input for query argument $1: 'secret'"), and SQLAlchemy's that embed the SQL

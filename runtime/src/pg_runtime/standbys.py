@@ -1,7 +1,7 @@
 """The streaming standbys that GET requests read from: which one may serve a read, and when.
 
 A background task per standby polls its replay position, then the primary's WAL position,
-every DB_STANDBY_POLL_INTERVAL, over connections of its own (orm/engine.py's poll
+every DB_STANDBY_POLL_INTERVAL, over connections of its own (pg_runtime/engine.py's poll
 engines); a request chooses from what the polls last saw, at no round trip. A standby
 serves a read when it is up, in recovery, and either
 - within DB_STANDBY_MAX_LAG bytes of the primary (a read without a consistency token), or
@@ -26,9 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.observability import metrics
-from orm.failures import DatabaseNoAnswerError, DatabaseUnavailableError, describe, sqlstate
-from orm.wal import parse_position
+from pg_runtime.failures import DatabaseNoAnswerError, DatabaseUnavailableError, describe, sqlstate
+from pg_runtime.observability import metrics
+from pg_runtime.wal import parse_position
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def lost_standby(error: BaseException) -> bool:
 
 
 def _reason(error: BaseException) -> str:
-    # Ours name the driver's error in their message (orm/failures.py): never a value.
+    # Ours name the driver's error in their message (pg_runtime/failures.py): never a value.
     if isinstance(error, DatabaseUnavailableError | DatabaseNoAnswerError):
         return f"{type(error).__name__}: {error}"
     return describe(error)

@@ -2,8 +2,8 @@
 
 asyncpg reports a refused connection, a connect timeout and a query that got no answer as
 builtin `OSError`s and `TimeoutError`s, which a handler's own `asyncio.timeout` or any other
-I/O raises too. The engine's events (orm/engine.py) turn the database's into these, and
-api/errors.py answers each with its own status.
+I/O raises too. The engine's events (pg_runtime/engine.py) turn the database's into these, and
+pg_runtime/errors.py answers each with its own status.
 
 And what a log line may say of a failure: a driver's message can quote a parameter value,
 so a failure is described by its class, SQLSTATE and constraint only.

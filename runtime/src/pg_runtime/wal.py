@@ -1,6 +1,6 @@
 """Positions in the primary's write-ahead log (LSNs), as PostgreSQL writes them: `16/B374D848`.
 
-A write's response hands its position out as a consistency token (api/consistency.py); a
+A write's response hands its position out as a consistency token (pg_runtime/consistency.py); a
 standby that has replayed past it holds that write.
 """
 

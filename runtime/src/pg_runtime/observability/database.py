@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
-from app.observability.metrics import (
+from pg_runtime.observability.metrics import (
     POOL_CHECKED_OUT,
     POOL_OVERFLOW,
     POOL_SIZE,
@@ -24,7 +24,7 @@ from app.observability.metrics import (
     QUERY_DURATION,
     SLOW_QUERIES,
 )
-from app.settings import Settings
+from pg_runtime.settings import RuntimeSettings
 
 logger = logging.getLogger("app.queries")
 
@@ -74,7 +74,7 @@ class MeasuredPool(AsyncAdaptedQueuePool):
         return pool
 
 
-def observe(engine: AsyncEngine, pool: str, settings: Settings) -> None:
+def observe(engine: AsyncEngine, pool: str, settings: RuntimeSettings) -> None:
     """Counts `engine`'s pool (`pool`: its label) and times its statements, as `settings` say.
 
     Statements slower than DB_SLOW_QUERY_MS are logged with their text, never their

@@ -2,7 +2,7 @@
 batched backfill. Every other statement of a migration stays bounded.
 
 A migration's connection has MIGRATION_STATEMENT_TIMEOUT and MIGRATION_LOCK_TIMEOUT
-(alembic/env.py, orm/migration_lock.py), so a stuck migration fails instead of queueing
+(alembic/env.py, pg_runtime/migrations/lock.py), so a stuck migration fails instead of queueing
 the application behind it. A long statement lifts both, explicitly, for its own duration.
 """
 

@@ -1,4 +1,4 @@
-"""Read-your-writes across requests when GET requests read from standbys (orm/standbys.py).
+"""Read-your-writes across requests when GET requests read from standbys (pg_runtime/standbys.py).
 
 A client that wants to read its own writes carries `X-Consistency-Token` on every request
 (`0/0` at first). A request that commits answers it with its commit's WAL position; a GET
@@ -17,8 +17,8 @@ import logging
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orm.failures import describe
-from orm.wal import InvalidPositionError, format_position, parse_position
+from pg_runtime.failures import describe
+from pg_runtime.wal import InvalidPositionError, format_position, parse_position
 
 logger = logging.getLogger(__name__)
 

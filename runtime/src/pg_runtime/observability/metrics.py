@@ -74,7 +74,7 @@ QUERY_DURATION = Histogram(
 SLOW_QUERIES = Counter(
     "db_slow_queries", "Statements slower than DB_SLOW_QUERY_MS (each also logged).", ["pool"]
 )
-# Reads from standbys (orm/standbys.py), by standby: standby-0, standby-1, … in
+# Reads from standbys (pg_runtime/standbys.py), by standby: standby-0, standby-1, … in
 # DATABASE_READ_URL's order.
 STANDBY_LAG = Gauge(
     "db_standby_lag_bytes",

@@ -13,8 +13,8 @@ import logging
 import logging.config
 from typing import Any
 
-from app.observability import request_id
-from app.settings import Settings
+from pg_runtime.observability import request_id
+from pg_runtime.settings import RuntimeSettings
 
 _TEXT = "%(levelname)-9s %(name)s: %(message)s"
 _JSON = "%(levelname)s %(name)s %(process)d %(message)s"
@@ -39,7 +39,7 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def logging_config(settings: Settings) -> dict[str, Any]:
+def logging_config(settings: RuntimeSettings) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the app and uvicorn (its `log_config`)."""
     if settings.log_format == "json":
         formatter: dict[str, Any] = {
@@ -69,11 +69,11 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             # template and the request id; uvicorn's would be a second, with the raw path.
             "uvicorn.access": {"handlers": [], "propagate": False},
             # SQLAlchemy keeps its own pool's chatter at WARNING; ours is a subclass of it.
-            "app.observability.database.MeasuredPool": {"level": "WARNING"},
+            "pg_runtime.observability.database.MeasuredPool": {"level": "WARNING"},
         },
         "root": {"handlers": ["stderr"], "level": settings.log_level.upper()},
     }
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: RuntimeSettings) -> None:
     logging.config.dictConfig(logging_config(settings))

@@ -180,6 +180,6 @@ def _tls(query: dict[str, str]) -> ssl.SSLContext | str | bool | None:
     return context
 
 
-def with_database(url: URL, database: str) -> URL:
-    """The same server and credentials, another database."""
-    return url.set(database=database)
+def milliseconds(seconds: float) -> str:
+    """A duration as a server setting takes it."""
+    return str(round(seconds * 1000))

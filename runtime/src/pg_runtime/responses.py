@@ -1,12 +1,12 @@
 """The error answers each route documents in OpenAPI, so a generated client knows them.
 
-api/errors.py decides them; these say which a route can give. A 422 is FastAPI's own
+pg_runtime/errors.py decides them; these say which a route can give. A 422 is FastAPI's own
 validation error shape, also when the database, not the schema, refused a value.
 """
 
 from typing import Any
 
-from api.schemas.errors import ErrorBody
+from pg_runtime.error_body import ErrorBody
 
 _DESCRIPTIONS = {
     400: "The body could not be read (not UTF-8, say).",

@@ -7,8 +7,8 @@ from opentelemetry import trace
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability import request_id
-from app.observability.metrics import REQUEST_DURATION
+from pg_runtime.observability import request_id
+from pg_runtime.observability.metrics import REQUEST_DURATION
 
 logger = logging.getLogger("app.requests")
 
@@ -31,7 +31,7 @@ class ObservedRequests:
     """Gives each request its id (header, logs, span) and, when it ends, logs and counts it.
 
     The outermost of the app's middleware, so that the error answers and their log lines
-    (api/errors.py) fall inside the request's id and duration.
+    (pg_runtime/errors.py) fall inside the request's id and duration.
     """
 
     def __init__(self, app: ASGIApp, access_log: bool = True, count: bool = True) -> None:

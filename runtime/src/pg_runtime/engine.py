@@ -6,12 +6,16 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from app.database_url import DriverOptions, driver_options
-from app.observability.database import MeasuredPool, observe
-from app.settings import Settings
-from orm.failures import CommitOutcomeUnknownError, DatabaseNoAnswerError, DatabaseUnavailableError
+from pg_runtime.database_url import DriverOptions, driver_options, milliseconds
+from pg_runtime.failures import (
+    CommitOutcomeUnknownError,
+    DatabaseNoAnswerError,
+    DatabaseUnavailableError,
+)
+from pg_runtime.observability.database import MeasuredPool, observe
+from pg_runtime.settings import RuntimeSettings
 
 # The driver's own timeout waits this much longer than DB_STATEMENT_TIMEOUT, so that on a
 # live server the server's cancel (a clean 57014, the connection kept) always comes first.
@@ -20,11 +24,7 @@ COMMAND_TIMEOUT_MARGIN = 1.0
 _COMMITTING = "committing"
 
 
-def _milliseconds(seconds: float) -> str:
-    return str(round(seconds * 1000))
-
-
-def session_timeouts(settings: Settings) -> dict[str, str]:
+def session_timeouts(settings: RuntimeSettings) -> dict[str, str]:
     """The server settings that bound how long a statement or an idle transaction may last.
 
     A timeout set to 0 is left out: the server's own setting applies.
@@ -33,10 +33,10 @@ def session_timeouts(settings: Settings) -> dict[str, str]:
         "statement_timeout": settings.db_statement_timeout,
         "idle_in_transaction_session_timeout": settings.db_idle_in_transaction_timeout,
     }
-    return {name: _milliseconds(seconds) for name, seconds in timeouts.items() if seconds}
+    return {name: milliseconds(seconds) for name, seconds in timeouts.items() if seconds}
 
 
-def command_timeout(settings: Settings) -> float | None:
+def command_timeout(settings: RuntimeSettings) -> float | None:
     """asyncpg's limit on waiting for any answer, a little above DB_STATEMENT_TIMEOUT.
 
     A connection that dies without a word (a failover, a NAT forgetting it) would otherwise
@@ -48,7 +48,7 @@ def command_timeout(settings: Settings) -> float | None:
 
 
 def create_app_engine(
-    settings: Settings, url: URL, read_only: bool = False, standby: str | None = None
+    settings: RuntimeSettings, url: URL, read_only: bool = False, standby: str | None = None
 ) -> AsyncEngine:
     """The engine for requests; `read_only`: the one GET requests read through; `standby`:
     the one of that standby (DATABASE_READ_URL), read-only too.
@@ -93,12 +93,14 @@ def create_app_engine(
         pool_pre_ping=settings.db_pool_pre_ping,
         poolclass=MeasuredPool,
         # An error's text then never carries the statement's values, whoever logs it
-        # (api/error_log.py writes none; a library's own log line might).
+        # (pg_runtime/error_log.py writes none; a library's own log line might).
         hide_parameters=True,
         connect_args=connect_args,
         **engine_options,
     )
     _handle_failures(engine)
+    if engine_options.get("isolation_level") == "AUTOCOMMIT":
+        _back_to_autocommit_on_return(engine)
     if settings.db_behind_pgbouncer and timeouts:
         _set_timeouts_per_transaction(engine, timeouts)
     # After _handle_failures: a closed connection it discards is not counted as used.
@@ -106,8 +108,8 @@ def create_app_engine(
     return engine
 
 
-def create_poll_engine(settings: Settings, url: URL, connections: int = 1) -> AsyncEngine:
-    """Connections of their own for orm/standbys.py's polls of replay and WAL positions.
+def create_poll_engine(settings: RuntimeSettings, url: URL, connections: int = 1) -> AsyncEngine:
+    """Connections of their own for pg_runtime/standbys.py's polls of replay and WAL positions.
 
     Out of the requests' pools, so that a busy pool never delays a poll (nor a poll a
     request), and bounded by DB_CONNECT_TIMEOUT, connecting and answering alike: a server
@@ -131,23 +133,8 @@ def create_poll_engine(settings: Settings, url: URL, connections: int = 1) -> As
     return engine
 
 
-def create_migration_engine(settings: Settings) -> AsyncEngine:
-    """One connection to DIRECT_URL (or DATABASE_URL) for `alembic upgrade`, from code or CLI."""
-    if settings.migration_url is None:
-        raise RuntimeError("DATABASE_URL is not set: there is no database to migrate")
-    driver = driver_options(settings.migration_url)
-    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout, **driver.connect_args}
-    server_settings = dict(driver.server_settings)
-    if settings.migration_statement_timeout:
-        server_settings["statement_timeout"] = _milliseconds(settings.migration_statement_timeout)
-    if server_settings:
-        connect_args["server_settings"] = server_settings
-    # NullPool: a one-off command has no use for a pool, and leaves no connection behind.
-    return create_async_engine(driver.url, poolclass=NullPool, connect_args=connect_args)
-
-
 def _connect_args(
-    settings: Settings, driver: DriverOptions, answer_within: float | None
+    settings: RuntimeSettings, driver: DriverOptions, answer_within: float | None
 ) -> dict[str, Any]:
     """asyncpg's arguments for every engine: the URL's, the connect timeout, the command
     timeout `answer_within`, and no statement caches where PgBouncer cannot keep them."""
@@ -187,7 +174,7 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
 
 
 def _name_failures(engine: AsyncEngine) -> None:
-    """Turn the driver's builtin exceptions into orm/failures.py's, where they arise."""
+    """Turn the driver's builtin exceptions into pg_runtime/failures.py's, where they arise."""
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def connect(
@@ -237,6 +224,15 @@ def _close_timed_out_connections_at_once(engine: AsyncEngine) -> None:
     ) -> None:
         if isinstance(exception, TimeoutError) and record.driver_connection is not None:
             record.driver_connection.terminate()
+
+
+def _back_to_autocommit_on_return(engine: AsyncEngine) -> None:
+    # A read session that streamed began a transaction on its connection
+    # (pg_runtime.sessions); the pool has rolled it back by now: the next read needs none.
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def autocommit_again(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None and not dbapi_connection.autocommit:
+            dbapi_connection.set_isolation_level("autocommit")
 
 
 def _set_timeouts_per_transaction(engine: AsyncEngine, timeouts: dict[str, str]) -> None:

@@ -10,15 +10,14 @@
 - Anything else is the code's bug: 500 "internal error", its traceback in the log.
 
 Log lines name the request and the error's class, SQLSTATE and constraint, never a
-message that could quote a parameter value (api/error_log.py).
+message that could quote a parameter value (pg_runtime/error_log.py).
 """
 
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-# asyncpg's client-side data error (a value it cannot encode), apart from the server's.
-from asyncpg.exceptions._base import DataError as ClientSideDataError
+from asyncpg.exceptions import InterfaceError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
@@ -26,8 +25,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.error_log import column, safe_traceback
-from orm.failures import (
+from pg_runtime.error_log import column, safe_traceback
+from pg_runtime.failures import (
     CommitOutcomeUnknownError,
     DatabaseNoAnswerError,
     DatabaseUnavailableError,
@@ -36,7 +35,7 @@ from orm.failures import (
     driver_error,
     sqlstate,
 )
-from orm.session import ReadOnlySessionError
+from pg_runtime.sessions import ReadOnlySessionError
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ _BY_SQLSTATE = {
     "55P03": Answer(409, "the data is locked by other work; try again"),  # lock_not_available
     # query_canceled: DB_STATEMENT_TIMEOUT ran out (or an operator cancelled the query).
     "57014": Answer(504, "the database took too long to answer"),
-    # A write in a GET request, refused by its read-only connection (orm/engine.py).
+    # A write in a GET request, refused by its read-only connection (pg_runtime/engine.py).
     "25006": NOTHING_WRITTEN,
 }
 # By SQLSTATE class (its first two characters).
@@ -107,7 +106,7 @@ def answer_for(exc: Exception) -> Answer:
         return INTERNAL_ERROR
     code = sqlstate(exc) or ""
     answer = _BY_SQLSTATE.get(code) or _BY_SQLSTATE_CLASS.get(code[:2])
-    if answer is None and isinstance(driver_error(exc), ClientSideDataError):
+    if answer is None and _refused_by_driver(driver_error(exc)):
         # asyncpg refused a value before sending it (an int beyond its column's type).
         answer = _BY_SQLSTATE_CLASS["22"]
     if answer is None and exc.connection_invalidated:
@@ -117,6 +116,12 @@ def answer_for(exc: Exception) -> Answer:
     if isinstance(exc, IntegrityError) or code.startswith("22"):
         return Answer(answer.status, answer.detail, constraint=constraint(exc), column=column(exc))
     return answer
+
+
+def _refused_by_driver(error: BaseException | None) -> bool:
+    # asyncpg's client-side DataError (a value it cannot encode) is an InterfaceError and a
+    # ValueError; its class lives in a private module, its bases are public.
+    return isinstance(error, InterfaceError) and isinstance(error, ValueError)
 
 
 def _body(answer: Answer) -> dict[str, Any]:
