@@ -19,7 +19,7 @@ WITH_DB := $(BIN)/python -m pg_harness.embedded
 export PATH := $(abspath $(BIN)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run serve test check check-project check-harness lint migrate downgrade revision clean-db
+.PHONY: run serve test check check-project check-harness check-runtime lint migrate downgrade revision reset-db clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,7 @@ test: $(VENV)/.synced
 # Slow tests too, and the fuzzer's plugins (pyproject.toml's addopts leave both out).
 EVERY_TEST := -m "" -p schemathesis -p hypothesispytest
 
-check: lint check-project check-harness
+check: lint check-project check-harness check-runtime
 
 # Every test of the project, slow ones included, with the coverage of app/, orm/ and api/
 # (served subprocesses too: [tool.coverage] in pyproject.toml).
@@ -68,10 +68,16 @@ check-project: $(VENV)/.synced
 check-harness: $(VENV)/.synced
 	$(BIN)/pytest -n auto $(EVERY_TEST) harness/tests
 
+# The runtime's own tests on its probe app (runtime/tests/probe/), slow proofs included, with
+# the coverage of pg_runtime (served subprocesses too: [tool.coverage] in runtime/pyproject.toml).
+check-runtime: $(VENV)/.synced
+	cd runtime && $(abspath $(BIN))/pytest -n auto $(EVERY_TEST) --cov=pg_runtime --cov-report=term:skip-covered
+
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy runtime
 
 migrate: $(VENV)/.synced
 	$(WITH_DB) alembic upgrade head
@@ -83,6 +89,12 @@ revision: $(VENV)/.synced
 	@[ -n "$(m)" ] || { echo 'usage: make revision m="add tag"'; exit 2; }
 	$(WITH_DB) alembic revision --autogenerate -m "$(m)"
 
+# Empty the development database (data and migration stamp), for a history that changed
+# under it; the embedded server's only, never DATABASE_URL's.
+reset-db: $(VENV)/.synced
+	$(BIN)/python -m pg_harness.embedded.reset
+
 # Drop the migrated template the tests keep between runs (it is rebuilt on the next run).
 clean-db: $(VENV)/.synced
 	$(BIN)/python -m pg_harness.clean_db
+	cd runtime && $(abspath $(BIN))/python -m pg_harness.clean_db

@@ -17,15 +17,14 @@ from pg_runtime.engine import session_timeouts
 from pg_runtime.serving import serve, settings_or_exit, worker_app
 
 from api.paging import Limit, Offset
-from api.schemas.users import UserCreate, UserRead, UserWithNotesRead
+from api.schemas.users import UserCreate, UserRead
 from app.factory import create_app
 from app.settings import load_settings
 from orm.migrations import migrations
 
 router = APIRouter(prefix="/raw/users")
 
-USER = "u.id, u.email, u.name, u.role, u.created_at"
-NOTE = "n.id AS note_id, n.title, n.body, n.created_at AS note_created_at"
+USER = "id, email, name, role, created_at"
 
 
 def _pool(request: Request) -> asyncpg.Pool:
@@ -33,28 +32,10 @@ def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-def _with_notes(rows: list[asyncpg.Record]) -> dict[str, Any]:
-    """One user's row joined with its notes (none: one row of NULL note columns)."""
-    user = {key: rows[0][key] for key in ("id", "email", "name", "role", "created_at")}
-    user["first_notes"] = [  # the name UserWithNotesRead reads it by
-        {
-            "id": row["note_id"],
-            "user_id": row["id"],
-            "title": row["title"],
-            "body": row["body"],
-            "created_at": row["note_created_at"],
-        }
-        for row in rows
-        if row["note_id"] is not None
-    ]
-    return user
-
-
 @router.post("", status_code=201)
 async def create_user(body: UserCreate, request: Request) -> UserRead:
     row = await _pool(request).fetchrow(
-        "INSERT INTO user_account (email, name) VALUES ($1, $2) "
-        "RETURNING id, email, name, role, created_at",
+        f"INSERT INTO user_account (email, name) VALUES ($1, $2) RETURNING {USER}",
         body.email,
         body.name,
     )
@@ -62,39 +43,19 @@ async def create_user(body: UserCreate, request: Request) -> UserRead:
 
 
 @router.get("")
-async def list_users(
-    request: Request, limit: Limit = 20, offset: Offset = 0
-) -> list[UserWithNotesRead]:
-    async with _pool(request).acquire() as connection:
-        users = await connection.fetch(
-            f"SELECT {USER} FROM user_account u ORDER BY u.id LIMIT $1 OFFSET $2",
-            limit,
-            offset,
-        )
-        notes = await connection.fetch(
-            "SELECT id, user_id, title, body, created_at FROM note "
-            "WHERE user_id = ANY($1) ORDER BY id",
-            [user["id"] for user in users],
-        )
-    by_user: dict[int, list[dict[str, Any]]] = {user["id"]: [] for user in users}
-    for note in notes:
-        by_user[note["user_id"]].append(dict(note))
-    return [
-        UserWithNotesRead.model_validate(dict(user) | {"first_notes": by_user[user["id"]]})
-        for user in users
-    ]
+async def list_users(request: Request, limit: Limit = 20, offset: Offset = 0) -> list[UserRead]:
+    users = await _pool(request).fetch(
+        f"SELECT {USER} FROM user_account ORDER BY id LIMIT $1 OFFSET $2", limit, offset
+    )
+    return [UserRead.model_validate(dict(user)) for user in users]
 
 
 @router.get("/{user_id}")
-async def read_user(user_id: int, request: Request) -> UserWithNotesRead:
-    rows = await _pool(request).fetch(
-        f"SELECT {USER}, {NOTE} FROM user_account u LEFT JOIN note n ON n.user_id = u.id "
-        "WHERE u.id = $1 ORDER BY n.id",
-        user_id,
-    )
-    if not rows:
+async def read_user(user_id: int, request: Request) -> UserRead:
+    row = await _pool(request).fetchrow(f"SELECT {USER} FROM user_account WHERE id = $1", user_id)
+    if row is None:
         raise HTTPException(404, "user not found")
-    return UserWithNotesRead.model_validate(_with_notes(rows))
+    return UserRead.model_validate(dict(row))
 
 
 settings = settings_or_exit(load_settings)

@@ -6,8 +6,8 @@
 One process serves both: the template's app with bench/raw_app.py's reference routes
 (`/raw/users...`) mounted beside its own. Three variants: (a) 1 worker, (b) 2 workers,
 (c) 2 workers through PgBouncer. For each, wrk (Debian's package) saturates GET
-/users/{id} (one user and its notes, ids at random over 10,000 seeded users), GET /users
-(a page of 20 with their notes) and POST /users, ORM and raw in turn, and GET
+/users/{id} (one user, ids at random over 10,000 seeded users), GET /users
+(a page of 20) and POST /users, ORM and raw in turn, and GET
 /health/live (no database) as the floor. Then bench/paced.py sends the ORM GETs at a
 fixed rate, half of that variant's own peak (--fraction), and reports p50 and p99 from
 when each request was queued, at its due time. Variants and implementations alternate
@@ -190,7 +190,7 @@ def wrk(
 
 
 async def prepare(database: URL) -> None:
-    """Migrate and seed USERS users, each with one note."""
+    """Migrate and seed USERS users."""
     engine = create_async_engine(database, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
@@ -202,12 +202,6 @@ async def prepare(database: URL) -> None:
                     "FROM generate_series(1, :users) AS n"
                 ),
                 {"users": USERS},
-            )
-            await connection.execute(
-                text(
-                    "INSERT INTO note (user_id, title, body) "
-                    "SELECT id, 'note of ' || name, 'a body' FROM user_account"
-                )
             )
             await connection.commit()
     finally:
@@ -245,7 +239,7 @@ def variants(
 
 # The three variants serve side by side from one PostgreSQL server, whose connections
 # (max_connections, 100 by default) must hold all their pools at once: sized as the
-# README's production example, unless --set says otherwise.
+# production example in docs/production.md, unless --set says otherwise.
 POOLS = {"DB_POOL_SIZE": "5", "DB_READ_POOL_SIZE": "5"}
 
 
@@ -448,7 +442,7 @@ def main() -> None:
         print(
             f"server: {server}; cpus: {os.cpu_count()}; wrk: {args.connections} connections, "
             f"{args.threads} threads, {args.duration} s x {args.rounds} rounds; "
-            f"{USERS} users with a note each; up to {per_worker(settings)} connections per "
+            f"{USERS} users; up to {per_worker(settings)} connections per "
             f"worker (ORM writes, ORM reads, raw); settings {settings}",
             flush=True,
         )

@@ -73,7 +73,7 @@ def client(app: FastAPI, connection: AsyncConnection) -> Iterator[AsyncClient]:
     on the test's connection: its commits release a savepoint, and the test's rollback
     undoes everything. A `ReadSession` is read-only at the server here too, by SET
     TRANSACTION READ ONLY inside its savepoint (production uses a read-only pool in
-    autocommit instead: tests/api/test_read_only_requests.py covers that one).
+    autocommit instead: runtime/tests/service/test_read_only_requests.py covers that one).
 
     The app's lifespan does not run: every session comes from here. A test of what the
     lifespan opens (the health probes' own connections) uses `tests.in_process.app_client`.

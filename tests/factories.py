@@ -15,14 +15,14 @@ from itertools import count
 from polyfactory import Ignore, Use
 from polyfactory.factories.sqlalchemy_factory import SQLAlchemyFactory
 
-from orm.models import Note, Role, User
+from orm.models import Role, User
 
 _faker = SQLAlchemyFactory.__faker__
 _serial = count(1)
 
 
 class UserFactory(SQLAlchemyFactory[User]):
-    # The database numbers rows and stamps times; notes come only when a test gives them.
+    # The database numbers rows and stamps times.
     __set_primary_key__ = False
     __set_relationships__ = False
 
@@ -31,15 +31,3 @@ class UserFactory(SQLAlchemyFactory[User]):
     name = Use(_faker.name)
     role = Role.member  # as the API creates every user; a test of an admin says so
     created_at = Ignore()
-
-
-class NoteFactory(SQLAlchemyFactory[Note]):
-    # Whose note it is, a test says: user_id=..., or through User.notes.
-    __set_primary_key__ = False
-    __set_foreign_keys__ = False
-    __set_relationships__ = False
-
-    title = Use(_faker.sentence)
-    body = Use(_faker.paragraph)
-    created_at = Ignore()
-    updated_at = Ignore()

@@ -1,7 +1,7 @@
 """add note.updated_at, nullable, now() for new rows
 
 Revision ID: b7e4c91d2f05
-Revises: 6d1f0c2a9b3e
+Revises: c8d2f4a6b1e3
 Create Date: 2026-11-22 21:00:00
 
 The first of three steps for a NOT NULL column whose value comes from existing rows, each
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b7e4c91d2f05"
-down_revision: str | None = "6d1f0c2a9b3e"
+down_revision: str | None = "c8d2f4a6b1e3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

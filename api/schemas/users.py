@@ -3,13 +3,11 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from api.schemas.fields import Email, text
-from api.schemas.notes import NoteRead
 from api.schemas.patch import Omitted, PatchModel
 from orm.models import Role
-from orm.models.note import MAX_EMBEDDED_NOTES
 
 Name = Annotated[str, text(min_length=1, max_length=100)]
 
@@ -41,10 +39,3 @@ class UserRead(BaseModel):
     name: str
     role: Role
     created_at: datetime
-
-
-class UserWithNotesRead(UserRead):
-    notes: list[NoteRead] = Field(
-        validation_alias="first_notes",
-        description=f"its first {MAX_EMBEDDED_NOTES} notes; GET /notes?user_id= pages them all",
-    )

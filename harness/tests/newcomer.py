@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio.to_thread
 from pg_harness.databases import database_names, kept_templates_prefix
 from sqlalchemy.engine import URL
+from template_example import NEWCOMER_COPY
 
 # Bounds a hang, times nothing: the copied suite runs in full on a shared machine.
 SUITE_TIMEOUT = 1800
@@ -30,6 +31,7 @@ class Newcomer:
         # The copy's make targets use this run's environment (the Makefile's VENV), whatever
         # its path: no install of its own.
         env["MAKEFLAGS"] = f"VENV={sys.prefix}"
+        env[NEWCOMER_COPY] = "1"
         env.pop("DATABASE_URL", None)
         if test_server is not None:
             env["TEST_DATABASE_URL"] = test_server.render_as_string(hide_password=False)

@@ -29,30 +29,25 @@ from newcomer import (
     revision_id,
 )
 from pg_harness.server import RunDatabases
-from template_example import needs_the_example
+from template_example import needs_the_users
 
-pytestmark = [pytest.mark.slow, needs_the_example]
+pytestmark = [pytest.mark.slow, needs_the_users]
 
 
-def add_tag_model(newcomer: Newcomer) -> Path:
+def add_project_model(newcomer: Newcomer) -> Path:
     """README steps 1 to 3: the model, its reviewed revision, migrated; returns the revision."""
     # Autogenerate compares the models with a database at the head revision: the README's
     # newcomer has run `make run` (which migrates) or `make migrate` before.
     newcomer.succeed("make", "migrate")
-    newcomer.write("orm/models/tag.py", newcomer_files.MODEL)
-    newcomer.edit(
-        "orm/models/__init__.py",
-        "from orm.models.user import Role, User\n",
-        "from orm.models.tag import Tag\nfrom orm.models.user import Role, User\n",
-    )
-    newcomer.edit("orm/models/__init__.py", '"Role", "User"]', '"Role", "Tag", "User"]')
+    newcomer.write("orm/models/project.py", newcomer_files.MODEL)
+    add_to_list(newcomer, "orm/models/__init__.py", "orm.models.project", "Project")
 
-    newcomer.succeed("make", "revision", "m=add tag")
-    [revision] = (newcomer.project / "alembic" / "versions").glob("*_add_tag.py")
+    newcomer.succeed("make", "revision", "m=add project")
+    [revision] = (newcomer.project / "alembic" / "versions").glob("*_add_project.py")
     # Review: what autogenerate wrote creates the table and its downgrade drops it.
     source = revision.read_text()
-    assert 'op.create_table(\n        "tag",' in source, source
-    assert 'op.drop_table("tag")' in source, source
+    assert 'op.create_table(\n        "project",' in source, source
+    assert 'op.drop_table("project")' in source, source
     assert "# ###" not in source, "generator chatter left in the revision"
     # As generated, the revision passes the project's linters.
     newcomer.succeed(str(BIN / "ruff"), "check", str(revision))
@@ -63,13 +58,34 @@ def add_tag_model(newcomer: Newcomer) -> Path:
     return revision
 
 
-def add_tag_router_and_tests(newcomer: Newcomer) -> None:
+def add_to_list(newcomer: Newcomer, path: str, module: str, name: str) -> None:
+    """Import `name` from `module` in `path` and list it (`__all__`, `ROUTERS`), then let
+    ruff sort what was added, as an editor does on save."""
+    file = newcomer.project / path
+    source = file.read_text()
+    if name[0].isupper():  # a model, in orm/models/__init__.py
+        imported, entry, listing = f"from {module} import {name}", f'"{name}"', "__all__ = ["
+    else:  # a router, in api/routers/__init__.py
+        package, _, child = module.rpartition(".")
+        imported, entry = f"from {package} import {child}", f"{child}.router"
+        listing = "ROUTERS: list[APIRouter] = ["
+    docstring, end, rest = source.partition('"""\n\n')
+    source = f"{docstring}{end}{imported}\n{rest}"
+    if listing in source:
+        source = source.replace(listing, f"{listing}{entry}, ", 1).replace(", ]", "]")
+    else:
+        source += f"\n{listing}{entry}]\n"
+    file.write_text(source)
+    newcomer.succeed(str(BIN / "ruff"), "check", "--fix", "--unsafe-fixes", "-q", str(file))
+    newcomer.succeed(str(BIN / "ruff"), "format", "-q", str(file))
+
+
+def add_project_router_and_tests(newcomer: Newcomer) -> None:
     """README steps 4 and 5."""
-    newcomer.write("api/schemas/tags.py", newcomer_files.SCHEMAS)
-    newcomer.write("api/routers/tags.py", newcomer_files.ROUTER)
-    newcomer.edit("api/routers/__init__.py", "health, notes, users", "health, notes, tags, users")
-    newcomer.edit("api/routers/__init__.py", "notes.router]", "notes.router, tags.router]")
-    newcomer.write("tests/api/test_tags.py", newcomer_files.TESTS)
+    newcomer.write("api/schemas/projects.py", newcomer_files.SCHEMAS)
+    newcomer.write("api/routers/projects.py", newcomer_files.ROUTER)
+    add_to_list(newcomer, "api/routers/__init__.py", "api.routers.projects", "projects")
+    newcomer.write("tests/api/test_projects.py", newcomer_files.TESTS)
 
 
 async def test_the_harness_covers_a_newcomers_model_router_and_revision(
@@ -82,9 +98,9 @@ async def test_the_harness_covers_a_newcomers_model_router_and_revision(
 
 
 def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
-    revision = add_tag_model(newcomer)
+    revision = add_project_model(newcomer)
     new = revision_id(revision)
-    add_tag_router_and_tests(newcomer)
+    add_project_router_and_tests(newcomer)
 
     # README step 6; -rA lists every passed test, to see what the harness picked up. Less
     # the tests marked slow (real servers, processes, PgBouncer): they do not touch the
@@ -100,9 +116,9 @@ def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
     assert passed(output, "test_history.py::"), output
     assert passed(output, f"test_offline.py::test_revision_can_be_written_as_sql[{new}]"), output
     for attempt in range(4):
-        assert passed(output, f"test_tags.py::test_each_test_starts_with_no_tags[{attempt}]"), (
-            output
-        )
+        assert passed(
+            output, f"test_projects.py::test_each_test_starts_with_no_projects[{attempt}]"
+        ), output
 
     # Mistake 1: a downgrade that undoes nothing.
     source = revision.read_text()
@@ -110,36 +126,36 @@ def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
     assert body is not None, source
     revision.write_text(source.replace(body[1], "    pass\n"))
     failure = newcomer.fail(str(BIN / "pytest"), "-n", "auto", "tests/migrations")
-    assert f"revision {new} ('add tag'" in failure, failure
+    assert f"revision {new} ('add project'" in failure, failure
     assert "does not undo the upgrade" in failure, failure
-    assert "table tag: left behind" in failure, failure
+    assert "table project: left behind" in failure, failure
     revision.write_text(source)
 
     # Mistake 2: a column added to the model without a revision.
     newcomer.edit(
-        "orm/models/tag.py",
-        "    label: Mapped[str] = mapped_column(String(50))\n",
-        "    label: Mapped[str] = mapped_column(String(50))\n" + newcomer_files.UNMIGRATED_COLUMN,
+        "orm/models/project.py",
+        newcomer_files.USER_NAME,
+        newcomer_files.USER_NAME + newcomer_files.UNMIGRATED_COLUMN,
     )
     failure = newcomer.fail(str(BIN / "pytest"), "-n", "auto", "tests/migrations")
-    assert f"the models and the migrations up to revision {new} ('add tag'" in failure, failure
-    assert "'add_column', None, 'tag', Column('colour'" in failure, failure
+    assert f"the models and the migrations up to revision {new} ('add project'" in failure, failure
+    assert "'add_column', None, 'project', Column('colour'" in failure, failure
 
     # Mistake 3: an index on a table production already fills, as autogenerate writes it.
     newcomer.edit(
-        "orm/models/tag.py",
-        "    label: Mapped[str] = mapped_column(String(50))\n" + newcomer_files.UNMIGRATED_COLUMN,
-        "    label: Mapped[str] = mapped_column(String(50))\n",
+        "orm/models/project.py",
+        newcomer_files.USER_NAME + newcomer_files.UNMIGRATED_COLUMN,
+        newcomer_files.USER_NAME,
     )
-    newcomer.edit(
-        "orm/models/note.py", newcomer_files.NOTE_TITLE, newcomer_files.NOTE_TITLE_INDEXED
-    )
-    newcomer.succeed("make", "revision", "m=index note title")
-    [indexed] = (newcomer.project / "alembic" / "versions").glob("*_index_note_title.py")
+    newcomer.edit("orm/models/user.py", newcomer_files.USER_NAME, newcomer_files.USER_NAME_INDEXED)
+    newcomer.succeed("make", "revision", "m=index user name")
+    [indexed] = (newcomer.project / "alembic" / "versions").glob("*_index_user_name.py")
     assert "op.create_index(" in indexed.read_text(), indexed.read_text()
     failure = newcomer.fail(
         str(BIN / "pytest"), "-n", "auto", "tests/migrations/test_ddl_review.py"
     )
-    assert f"revision {revision_id(indexed)} ('index note title'" in failure, failure
-    assert "[create-index-blocks-writes] CREATE INDEX ix_note_title ON note" in failure, failure
+    assert f"revision {revision_id(indexed)} ('index user name'" in failure, failure
+    assert (
+        "[create-index-blocks-writes] CREATE INDEX ix_user_account_name ON user_account" in failure
+    ), failure
     assert "CONCURRENTLY" in failure, failure

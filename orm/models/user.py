@@ -1,18 +1,12 @@
 """A user of the service: the example parent table."""
 
-from __future__ import annotations
-
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, Enum, Identity, String, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from orm.base import Base
-
-if TYPE_CHECKING:
-    from orm.models.note import Note
 
 
 class Role(enum.StrEnum):
@@ -35,13 +29,3 @@ class User(Base):
         server_default=Role.member.value,
     )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-    # lazy="raise": a forgotten selectinload fails loudly instead of becoming N+1 queries
-    # (and under asyncio a lazy load could not run anyway).
-    notes: Mapped[list[Note]] = relationship(
-        back_populates="author", lazy="raise", passive_deletes=True, order_by="Note.id"
-    )
-    if TYPE_CHECKING:
-        # Its first MAX_EMBEDDED_NOTES notes, read-only; defined in orm/models/note.py, which
-        # needs both classes.
-        first_notes: Mapped[list[Note]]

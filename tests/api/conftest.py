@@ -16,3 +16,11 @@ async def user(session: AsyncSession) -> User:
     session.add(user)
     await session.commit()
     return user
+
+
+@pytest.fixture
+async def other_user(session: AsyncSession) -> User:
+    other_user = UserFactory.build(email="bob@example.org")
+    session.add(other_user)
+    await session.commit()
+    return other_user

@@ -177,32 +177,17 @@ def _operation_id(document: dict[str, Any], method: str, path: str) -> str:
 def add_links(document: dict[str, Any]) -> None:
     """The OpenAPI links schemathesis does not infer (FastAPI writes none).
 
-    Its dependency analysis links POST /users and POST /notes to the routes that take the
-    new id, and PATCH to GET and DELETE; it misses where GET /users/{user_id} leads (it
-    answers UserWithNotesRead, not UserRead), and that a new user's id makes a note.
+    Its dependency analysis links POST and PATCH to the routes that take the new id in
+    their path; it misses that a new user's id makes a note (a field of the note's body).
+    Add yours here.
     """
-    user_id = {"user_id": "$response.body#/id"}
-    links = {
-        ("post", "/users", "201"): {
-            "CreateNoteOfUser": {
-                "operationId": _operation_id(document, "post", "/notes"),
-                "requestBody": {"user_id": "$response.body#/id"},
-            },
-        },
-        ("get", "/users/{user_id}", "200"): {
-            "UpdateUser": {
-                "operationId": _operation_id(document, "patch", "/users/{user_id}"),
-                "parameters": user_id,
-            },
-            "DeleteUser": {
-                "operationId": _operation_id(document, "delete", "/users/{user_id}"),
-                "parameters": user_id,
-            },
-        },
+    if "/notes" not in document["paths"]:
+        return
+    created = document["paths"]["/users"]["post"]["responses"]["201"]
+    created.setdefault("links", {})["CreateNoteOfUser"] = {
+        "operationId": _operation_id(document, "post", "/notes"),
+        "requestBody": {"user_id": "$response.body#/id"},
     }
-    for (method, path, status), new in links.items():
-        response = document["paths"][path][method]["responses"][status]
-        response.setdefault("links", {}).update(new)
 
 
 @pytest.fixture

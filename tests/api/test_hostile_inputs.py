@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.paging import MAX_OFFSET
 from api.schemas.fields import INT4_MAX
-from orm.models import Note, User
+from orm.models import User
 from tests.api.answers import assert_no_sql
-from tests.factories import NoteFactory
 
 INT4_PAST = INT4_MAX + 1
 INT8_PAST = 2**63
@@ -30,37 +29,27 @@ CASES = [
     ("GET", "/users/-1", None, 422),
     ("PATCH", "/users/{past_int4}", {"name": "Ann"}, 422),
     ("DELETE", "/users/{past_int4}", None, 422),
-    ("GET", "/notes/{past_int8}", None, 422),
-    ("DELETE", "/notes/{past_int4}", None, 422),
-    ("GET", "/notes?user_id={past_int4}", None, 422),
-    ("POST", "/notes", {"user_id": INT4_PAST, "title": "t"}, 422),
     ("GET", "/users?offset=36893488147419103233", None, 422),
     ("GET", f"/users?offset={MAX_OFFSET + 1}", None, 422),
     ("GET", "/users?limit=0", None, 422),
     ("POST", "/users", {"email": "nul@example.org", "name": NUL}, 422),
     ("POST", "/users", {"email": "a\x00b@example.org", "name": "Ann"}, 422),
-    ("POST", "/notes", {"user_id": "{user}", "title": NUL}, 422),
-    ("POST", "/notes", {"user_id": "{user}", "title": "t", "body": NUL}, 422),
     ("PATCH", "/users/{user}", {"name": NUL}, 422),
     ("POST", "/users", {"email": GROWS_WHEN_FOLDED, "name": "Ann"}, 422),
     ("PATCH", "/users/{user}", {"name": None}, 422),
     ("PATCH", "/users/{user}", {"email": None, "name": None}, 422),
-    ("PATCH", "/notes/{note}", {"title": None}, 422),
     ("POST", "/users", {"email": "new@example.org", "name": "Ann", "role": "admin"}, 422),
     ("PATCH", "/users/{user}", {"role": "admin"}, 422),
     ("POST", "/users", {"email": "ANN@EXAMPLE.ORG", "name": "Twin"}, 409),
     ("POST", "/users", {"email": "\uff41nn@example.org", "name": "Twin"}, 409),
     ("POST", "/users", {"email": "Ann@Example.Org", "name": "Twin"}, 409),
-    ("POST", "/notes", {"user_id": INT4_MAX, "title": "orphan"}, 409),
     ("POST", "/users", "not json", 422),
     ("POST", "/users", {"email": "big@example.org", "name": "x" * 20_000_000}, 413),
 ]
 
 
-async def row_counts(session: AsyncSession) -> tuple[int | None, int | None]:
-    users = await session.scalar(select(func.count()).select_from(User))
-    notes = await session.scalar(select(func.count()).select_from(Note))
-    return users, notes
+async def count_users(session: AsyncSession) -> int | None:
+    return await session.scalar(select(func.count()).select_from(User))
 
 
 def with_ids(body: Any, user_id: int) -> Any:
@@ -80,16 +69,8 @@ async def test_a_hostile_request_is_refused_and_stores_nothing(
     body: Any,
     status: int,
 ) -> None:
-    note = NoteFactory.build(user_id=user.id)
-    session.add(note)
-    await session.commit()
-    ids = {
-        "user": user.id,
-        "note": note.id,
-        "past_int4": INT4_PAST,
-        "past_int8": INT8_PAST,
-    }
-    before = await row_counts(session)
+    ids = {"user": user.id, "past_int4": INT4_PAST, "past_int8": INT8_PAST}
+    before = await count_users(session)
     sent = {"content": body} if isinstance(body, str) else {"json": with_ids(body, user.id)}
 
     response = await client.request(
@@ -97,7 +78,7 @@ async def test_a_hostile_request_is_refused_and_stores_nothing(
     )
 
     assert response.status_code == status, response.text
-    assert await row_counts(session) == before
+    assert await count_users(session) == before
     assert_no_sql(response)
     stored = await session.scalar(select(User.name).where(User.id == user.id))
     assert stored == "Ann"

@@ -5,14 +5,30 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from polyfactory import Ignore, Use
+from polyfactory.factories.sqlalchemy_factory import SQLAlchemyFactory
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.schemas.fields import INT4_MAX
 from orm.models import Note, User
 from tests.api.answers import assert_no_sql, assert_pages_by_id
-from tests.factories import NoteFactory, UserFactory
+from tests.factories import UserFactory
 
 UrlFor = Callable[..., str]
+
+
+class NoteFactory(SQLAlchemyFactory[Note]):
+    # Whose note it is, a test says: user_id=...
+    __set_primary_key__ = False
+    __set_foreign_keys__ = False
+    __set_relationships__ = False
+
+    title = Use(SQLAlchemyFactory.__faker__.sentence)
+    body = Use(SQLAlchemyFactory.__faker__.paragraph)
+    created_at = Ignore()
+    updated_at = Ignore()
+
 
 # No row has this id: identity values in a test database stay far below it.
 MISSING_ID = 999_999_999
@@ -274,3 +290,53 @@ async def test_delete_missing_note_returns_404(
     assert response.status_code == 404
     assert response.json() == {"detail": "note not found"}
     assert await count_notes(session) == 1
+
+
+async def test_deleting_a_user_deletes_their_notes(
+    client: AsyncClient, session: AsyncSession, url_for: UrlFor, user: User, other_user: User
+) -> None:
+    user_id, other_user_id = user.id, other_user.id
+    session.add_all([NoteFactory.build(user_id=user_id), NoteFactory.build(user_id=other_user_id)])
+    await session.commit()
+
+    response = await client.delete(url_for("delete_user", user_id=user_id))
+
+    assert response.status_code == 204
+    assert list(await session.scalars(select(Note.user_id))) == [other_user_id]
+
+
+# Everyday hostile requests (tests/api/test_hostile_inputs.py has the users' own): each a
+# 4xx that stores nothing.
+NUL = "A\x00B"
+
+HOSTILE = [
+    ("GET", "/notes/{past_int8}", None, 422),
+    ("DELETE", "/notes/{past_int4}", None, 422),
+    ("GET", "/notes?user_id={past_int4}", None, 422),
+    ("POST", "/notes", {"user_id": INT4_MAX + 1, "title": "t"}, 422),
+    ("POST", "/notes", {"user_id": "{user}", "title": NUL}, 422),
+    ("POST", "/notes", {"user_id": "{user}", "title": "t", "body": NUL}, 422),
+    ("PATCH", "/notes/{note}", {"title": None}, 422),
+    ("POST", "/notes", {"user_id": INT4_MAX, "title": "orphan"}, 409),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), HOSTILE)
+async def test_a_hostile_request_about_notes_is_refused_and_stores_nothing(
+    client: AsyncClient,
+    session: AsyncSession,
+    note: Note,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+) -> None:
+    ids = {"note": note.id, "past_int4": INT4_MAX + 1, "past_int8": 2**63}
+    if body is not None:
+        body = {key: note.user_id if value == "{user}" else value for key, value in body.items()}
+
+    response = await client.request(method, path.format(**ids), json=body)
+
+    assert response.status_code == status, response.text
+    assert await count_notes(session) == 1
+    assert_no_sql(response)

@@ -124,7 +124,7 @@ pidfile =
 ignore_startup_parameters = extra_float_digits
 ; A restarted server: drop connections that failed, and retry logins soon. While it
 ; waits to retry it turns clients away at once, so this wait is how long clients keep
-; failing after the server is back (its default, 15 s; tests/scaleout/test_restart.py).
+; failing after the server is back (its default, 15 s; runtime/tests/scaleout/test_restart.py).
 server_login_retry = 0.1
 {prepared}{tls}"""
         )

@@ -58,7 +58,7 @@ class RuntimeSettings(BaseSettings):
     # Streaming standbys for GET requests' reads: one URL, or several separated by commas
     # (through PgBouncer too when DB_BEHIND_PGBOUNCER is set). Unset: every read on the
     # primary. Writes, and reads of requests that write, always use DATABASE_URL
-    # (pg_runtime/standbys.py; README, "Reads from streaming standbys").
+    # (pg_runtime/standbys.py; docs/standbys.md).
     database_read_url: DatabaseURLs = []
     # Connections per standby per worker process.
     db_standby_pool_size: int = Field(default=10, ge=1)
@@ -118,7 +118,7 @@ class RuntimeSettings(BaseSettings):
     # A line per request; behind a proxy that logs requests, turning it off saves CPU.
     access_log: bool = True
     # Prometheus metrics at /metrics, on the app's port: keep that path off the public
-    # route (README, "Operating it").
+    # route (docs/operating.md).
     metrics_enabled: bool = True
     # Milliseconds; a statement slower than this is counted and logged (its text, never its
     # parameters); 0 turns it off.

@@ -73,10 +73,15 @@ CREATE_INDEX = Rule(
     "create-index-blocks-writes",
     "SHARE on {table}",
     "blocks every INSERT, UPDATE and DELETE on {table} until the index is built",
-    "build it CONCURRENTLY, outside the migration's transaction: inside "
-    "`with op.get_context().autocommit_block():`, `op.create_index(..., "
-    "postgresql_concurrently=True, if_not_exists=True)` (see the example revision "
-    "index_note_created_at_concurrently)",
+    "build it CONCURRENTLY, outside the migration's transaction and without its statement "
+    "timeout, after dropping what a build that failed left behind (an INVALID index, which "
+    "IF NOT EXISTS would keep): `with op.get_context().autocommit_block():` then, on "
+    '`bind = op.get_bind()`, `if bind.scalar(text("SELECT NOT indisvalid FROM pg_index '
+    "WHERE indexrelid = to_regclass('ix_name')\")): op.drop_index('ix_name', "
+    "table_name=..., postgresql_concurrently=True)`, then `with without_timeouts(bind):` "
+    "(pg_runtime.migrations.long) `op.create_index('ix_name', ..., "
+    "postgresql_concurrently=True, if_not_exists=True)`; in offline mode "
+    "(`op.get_context().as_sql`) only the create_index",
 )
 ALTER_TYPE = Rule(
     "alter-column-type-rewrites",
@@ -102,7 +107,9 @@ SET_NOT_NULL = Rule(
     "scans all of {table} to check {column}, while no query can read or write it",
     "first `ADD CONSTRAINT ... CHECK ({column} IS NOT NULL) NOT VALID`, then `VALIDATE "
     "CONSTRAINT` (which lets writes through), then SET NOT NULL, which uses the validated "
-    "check and skips the scan (see the example revision note_updated_at_not_null)",
+    "check and skips the scan; VALIDATE in a transaction of its own (inside "
+    "`op.get_context().autocommit_block()`), so the ADD's brief lock is not held during "
+    "its scan",
 )
 CONSTRAINT_SCAN = Rule(
     "constraint-without-not-valid",

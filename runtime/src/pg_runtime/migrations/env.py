@@ -13,11 +13,13 @@ only the test that shows why the lock is needed uses that.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import DBAPIError
@@ -40,7 +42,7 @@ def run_env(
 
     def run_unlocked(connection: Connection) -> None:
         configure(connection=connection)
-        with context.begin_transaction():
+        with context.begin_transaction(), _unknown_revision_explained():
             context.run_migrations()
 
     def run(connection: Connection, lock_timeout: float, wait_timeout: float | None) -> None:
@@ -99,6 +101,21 @@ def run_env(
             "called inside a running event loop without a connection: use "
             "Migrations.upgrade(connection) so the migration runs on that loop"
         )
+
+
+@contextmanager
+def _unknown_revision_explained() -> Iterator[None]:
+    try:
+        yield
+    except (CommandError, RevisionError) as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        raise CommandError(
+            f"{exc}: the database is at a revision that this code's history no longer has "
+            "(removed, or rewritten). The development database of `make run`: `make reset-db` "
+            "empties it. Another database: bring the revision's file back, or, once its "
+            "schema matches a revision you have, `alembic stamp --purge <that revision>`"
+        ) from None
 
 
 def _settings(load_settings: Callable[[], RuntimeSettings]) -> RuntimeSettings:

@@ -97,7 +97,7 @@ def trace_queries(engines: Sequence[AsyncEngine], provider: TracerProvider) -> N
         engines=[engine.sync_engine for engine in engines],
         tracer_provider=provider,
         # Its declared range stops below SQLAlchemy 2.1, whose engine events it uses are
-        # unchanged: tests/observability/test_tracing.py shows its spans on this version.
+        # unchanged: runtime/tests/observability/test_tracing.py shows its spans on this version.
         skip_dep_check=True,
     )
 
