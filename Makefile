@@ -87,7 +87,9 @@ downgrade: $(VENV)/.synced
 
 revision: $(VENV)/.synced
 	@[ -n "$(m)" ] || { echo 'usage: make revision m="add tag"'; exit 2; }
-	$(WITH_DB) alembic revision --autogenerate -m "$(m)"
+	@$(WITH_DB) alembic -q revision --autogenerate -m "$(m)"
+	@echo "wrote $$(ls -t alembic/versions/*.py | head -1): read it, fix what autogenerate guessed;" \
+	  "make test then runs its checks (stairway, drift, offline SQL, DDL review)"
 
 # Empty the development database (data and migration stamp), for a history that changed
 # under it; the embedded server's only, never DATABASE_URL's.

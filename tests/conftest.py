@@ -7,7 +7,6 @@ wired to the app: its settings, its kind of engine, and a client whose every req
 a session of its own on the test's connection.
 """
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -16,25 +15,19 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pg_harness.server import RunDatabases
 from pg_runtime.engine import create_app_engine
-from pg_runtime.sessions import ReadOnlySession
-from sqlalchemy import text
+from pg_runtime.testing import forget_developer_settings, sessions_on, settings_through
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.dependencies import read_session, snapshot_session, write_session
+from api.dependencies import sessions
 from app.factory import create_app
 from app.settings import Settings
-from tests.in_process import settings_for
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Before anything runs, in every process: the developer's settings (DATABASE_URL,
-    # DIRECT_URL, ... in the environment or in .env) may name a real database. No test,
-    # and no process a test starts, may see them: each gets the settings it needs.
-    for name in (field.upper() for field in Settings.model_fields):
-        os.environ.pop(name, None)
-    os.environ["ENV_FILE"] = ""  # read no .env (app/settings.py)
+    # Before anything runs, in every process: a developer's settings may name a real
+    # database; no test, and no process a test starts, may see them.
+    forget_developer_settings(Settings)
 
 
 @pytest.fixture(scope="session")
@@ -42,14 +35,11 @@ def app_settings(run_databases: RunDatabases, database_url: URL) -> Settings:
     """The app's settings for this worker's database: directly, or through the run's
     PgBouncer when TEST_PGBOUNCER=1 (with its statement caches on if that PgBouncer tracks
     prepared statements)."""
-    port = run_databases.pgbouncer_port
-    if port is None:
-        return settings_for(database_url)
-    return settings_for(
-        database_url.set(port=port),
-        db_behind_pgbouncer=True,
-        direct_url=database_url,
-        db_pgbouncer_prepared_statements=run_databases.pgbouncer_prepared_statements,
+    return settings_through(
+        Settings,
+        database_url,
+        run_databases.pgbouncer_port,
+        run_databases.pgbouncer_prepared_statements,
     )
 
 
@@ -79,27 +69,7 @@ def client(app: FastAPI, connection: AsyncConnection) -> Iterator[AsyncClient]:
     lifespan opens (the health probes' own connections) uses `tests.in_process.app_client`.
     """
 
-    def on_the_tests_connection(read_only: bool) -> Callable[[], AsyncIterator[AsyncSession]]:
-        async def session_of_this_request() -> AsyncIterator[AsyncSession]:
-            async with AsyncSession(
-                bind=connection,
-                join_transaction_mode="create_savepoint",
-                expire_on_commit=False,
-                sync_session_class=ReadOnlySession if read_only else Session,
-            ) as session:
-                if read_only:  # ends with the savepoint, which closing the session rolls back
-                    await session.execute(text("SET TRANSACTION READ ONLY"))
-                try:
-                    yield session
-                except BaseException:
-                    await session.rollback()  # to the savepoint: the test's transaction lives on
-                    raise
-
-        return session_of_this_request
-
-    app.dependency_overrides[read_session] = on_the_tests_connection(read_only=True)
-    app.dependency_overrides[snapshot_session] = on_the_tests_connection(read_only=True)
-    app.dependency_overrides[write_session] = on_the_tests_connection(read_only=False)
+    app.dependency_overrides |= sessions_on(connection, sessions)
     # Not closed: over ASGITransport a client holds nothing, and a sync fixture spares a
     # trip through the event loop per test.
     yield AsyncClient(transport=ASGITransport(app), base_url="http://test")

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pg_runtime import testing
 from sqlalchemy.engine import URL
 
 from app.factory import create_app
@@ -13,8 +14,7 @@ from app.settings import Settings
 
 
 def settings_for(database_url: URL, **settings: object) -> Settings:
-    # _env_file=None: a developer's .env must not leak into the tests.
-    return Settings(database_url=database_url, _env_file=None, **settings)  # type: ignore[arg-type]
+    return testing.settings_for(Settings, database_url, **settings)
 
 
 @asynccontextmanager

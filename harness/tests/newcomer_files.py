@@ -69,12 +69,12 @@ ROUTER = '''\
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
+from pg_runtime.responses import BODY, READS, WRITES, errors
 
 from api.dependencies import ReadSession, WriteSession
 from api.schemas.fields import path_id
 from api.schemas.projects import ProjectCreate, ProjectRead
 from orm.models import Project
-from pg_runtime.responses import BODY, READS, WRITES, errors
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 

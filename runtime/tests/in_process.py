@@ -7,14 +7,14 @@ from contextlib import asynccontextmanager
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pg_runtime import testing
 from probe.factory import create_app
 from probe.settings import ProbeSettings
 from sqlalchemy.engine import URL
 
 
 def settings_for(database_url: URL, **settings: object) -> ProbeSettings:
-    # _env_file=None: a developer's .env must not leak into the tests.
-    return ProbeSettings(database_url=database_url, _env_file=None, **settings)  # type: ignore[arg-type]
+    return testing.settings_for(ProbeSettings, database_url, **settings)
 
 
 @asynccontextmanager

@@ -1,231 +1,35 @@
-"""Fuzzes every operation of the app over its own OpenAPI document, with schemathesis.
+"""Fuzzes every route of the app over its own OpenAPI document (pg_harness.fuzz): no
+5xx, every answer documented, nothing of the server's insides in a body. New routes are
+fuzzed without edits; add the links schemathesis cannot infer in `add_links`."""
 
-- `test_every_operation`: the examples, coverage and fuzzing phases: valid and invalid
-  inputs to every route, one subtest per operation.
-- `test_call_sequences`: the stateful phase: sequences of calls along the OpenAPI links
-  between operations (create -> read -> update -> delete), each call taking the id an
-  earlier answer returned.
-
-Each test gets a database of its own (`fresh_database`, a clone of the migrated template)
-and an app built for it, whose lifespan runs in schemathesis' ASGI client, on that client's
-event loop thread; the schema is the document that app serves. Every response must pass
-`CHECKS`: no 5xx; a status code, content type and body that the route documents; nothing
-of the server's insides in the body (`NoInternalsInBody`).
-
-The seed is fixed, so a run is repeatable (each test starts from an empty database, so ids
-repeat too); a failure prints it, and `FUZZ_SEED=<n>` runs with another one.
-"""
-
-import asyncio
-import json
-import os
-import unicodedata
-from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import asyncpg
-import hypothesis
 import pytest
 import schemathesis
-from fastapi import FastAPI
-from pg_harness.databases import KEPT_PREFIX, PREFIX
-from pg_harness.urls import asyncpg_connect_args
-from schemathesis.python.asgi import ASGIClient, shutdown_lifespans
+from pg_harness.fuzz import Document, Fuzz, operation_id
 from sqlalchemy.engine import URL
 
 from app.factory import create_app
 from orm.base import Base
 from tests.in_process import settings_for
 
-# 10 to 20 s on 2 cores, each test about half.
 pytestmark = pytest.mark.slow
 
-SEED = int(os.environ.get("FUZZ_SEED", "20250611"))
 
-# Generated cases per operation (the coverage phase sends every case it derives from the
-# schema, whatever this says), and the stateful phase's scenarios and their length.
-MAX_EXAMPLES = 15
-STATEFUL_SCENARIOS = 25
-STATEFUL_MAX_STEPS = 6
-# Seconds one request may take before it fails the test instead of hanging it.
-REQUEST_TIMEOUT = 10.0
-
-# Checks run on every response: schemathesis' built-ins named here, then ours below.
-CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "NoInternalsInBody",
-)
-
-# What an answer must never show: SQL, the driver or ORM, a traceback, a connection string,
-# a test database's name. Looked for in the decoded body (JSON strings unescaped), unless
-# the request sent it: a note titled "SELECT x" is echoed back, a 422 quotes its input.
-LEAK_MARKERS = (
-    "SELECT ",
-    "INSERT INTO",
-    "UPDATE ",
-    "DELETE FROM",
-    "sqlalchemy",
-    "asyncpg",
-    "Traceback",
-    'File "',
-    "postgresql://",
-    "postgres://",
-    "postgresql+asyncpg://",
-    PREFIX,
-    KEPT_PREFIX,
-)
-# Library names appear in any case ("SQLAlchemy"); SQL keywords and tracebacks as written.
-CASE_INSENSITIVE = {"sqlalchemy", "asyncpg"}
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a decoded JSON value, keys included."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _decoded(raw: bytes | str | None) -> str:
-    """A body's text, with the strings of a JSON body unescaped (`File \\"x\\"` -> `File "x"`)."""
-    if raw is None:
-        return ""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    try:
-        return "\n".join([text, *_strings(json.loads(text))])
-    except ValueError:
-        return text
-
-
-def _folded(text: str) -> str:
-    # The app stores emails NFKC-normalised and case-folded: a full-width "SELECT" in an
-    # email comes back "select".
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-@schemathesis.check
-class NoInternalsInBody:
-    """No SQL, driver, traceback, connection string or database secret in a response body."""
-
-    def __init__(self, secrets: list[str] | None = None) -> None:
-        # From the config: the password of the database the app uses, if it has one.
-        self.markers = [*LEAK_MARKERS, *(secret for secret in secrets or [] if secret)]
-
-    def after_response(
-        self,
-        ctx: schemathesis.CheckContext,
-        response: schemathesis.Response,
-        case: schemathesis.Case[Any],
-    ) -> None:
-        body = _decoded(response.content)
-        request = response.request
-        sent_body = request.body if isinstance(request.body, bytes | str) else None
-        sent = _folded(f"{request.url}\n{_decoded(sent_body)}\n{request.headers}")
-        leaked = [
-            marker
-            for marker in self.markers
-            if (
-                marker.casefold() in body.casefold()
-                if marker in CASE_INSENSITIVE
-                else marker in body
-            )
-            and _folded(marker) not in sent
-        ]
-        if leaked:
-            raise AssertionError(
-                f"the response body shows the server's insides: {', '.join(map(repr, leaked))}"
-            )
-
-
-def fuzz_config(database_url: URL) -> schemathesis.Config:
-    return schemathesis.Config.from_dict(
-        {
-            "seed": SEED,
-            "request-timeout": REQUEST_TIMEOUT,
-            # database = none: Hypothesis replays no failing example from an earlier run;
-            # the seed alone decides what runs.
-            "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
-            "phases": {
-                "examples": {"enabled": True},
-                "coverage": {"enabled": True},
-                "fuzzing": {"enabled": True},
-                "stateful": {"enabled": True, "max-steps": STATEFUL_MAX_STEPS},
-            },
-            "checks": {
-                "enabled": False,
-                **{name: {"enabled": True} for name in CHECKS},
-                "NoInternalsInBody": {"enabled": True, "secrets": [database_url.password]},
-            },
-        }
-    )
-
-
-def _operation_id(document: dict[str, Any], method: str, path: str) -> str:
-    return str(document["paths"][path][method]["operationId"])
-
-
-def add_links(document: dict[str, Any]) -> None:
-    """The OpenAPI links schemathesis does not infer (FastAPI writes none).
-
-    Its dependency analysis links POST and PATCH to the routes that take the new id in
-    their path; it misses that a new user's id makes a note (a field of the note's body).
-    Add yours here.
-    """
+def add_links(document: Document) -> None:
+    # schemathesis links POST and PATCH to the routes that take the new id in their path;
+    # it misses that a new user's id makes a note (a field of the note's body).
     if "/notes" not in document["paths"]:
         return
     created = document["paths"]["/users"]["post"]["responses"]["201"]
     created.setdefault("links", {})["CreateNoteOfUser"] = {
-        "operationId": _operation_id(document, "post", "/notes"),
+        "operationId": operation_id(document, "post", "/notes"),
         "requestBody": {"user_id": "$response.body#/id"},
     }
 
 
-@pytest.fixture
-def fuzzed_app(fresh_database: URL, anyio_backend: str) -> Iterator[FastAPI]:
-    """The app on a database of its own, its lifespan started.
-
-    `anyio_backend`: anyio's plugin runs an async fixture (`fresh_database`) for a test
-    only when the test asks for it, and these tests are sync (Hypothesis drives them).
-    """
-    app = create_app(settings_for(fresh_database))
-    try:
-        # Entering the client runs the lifespan's start-up (the app's pools open) on the
-        # event loop thread that serves every request schemathesis sends to this app.
-        with ASGIClient(app):  # type: ignore[arg-type]  # FastAPI is an ASGI app; the stub's type is narrower
-            yield app
-    finally:
-        # The lifespan's shutdown closes the pools, before fresh_database drops the database.
-        shutdown_lifespans()
-
-
-@pytest.fixture
-def fuzz_schema(
-    fuzzed_app: FastAPI, fresh_database: URL, request: pytest.FixtureRequest
-) -> schemathesis.BaseSchema:
-    print(f"schemathesis seed: {SEED} (FUZZ_SEED={SEED} repeats this run)")
-    # schemathesis 4.32.5's from_fixture reads and renames `item._nodeid`, which pytest 9.2
-    # no longer has (it keeps `_id`): give it one. Only its reports read it.
-    request.node._nodeid = request.node.nodeid
-    with ASGIClient(fuzzed_app) as client:  # type: ignore[arg-type]  # as above
-        answer = client.get("/openapi.json")
-        answer.raise_for_status()
-        document = answer.json()
-    add_links(document)
-    schema = schemathesis.openapi.from_dict(document, config=fuzz_config(fresh_database))
-    schema.app = fuzzed_app  # as from_asgi does: every call goes to this app, in process
-    return schema
-
-
+fuzz = Fuzz(lambda url: create_app(settings_for(url)), Base.metadata, add_links)
+fuzzed_app, fuzz_schema = fuzz.fixtures()
 schema = schemathesis.pytest.from_fixture("fuzz_schema")
 
 
@@ -234,53 +38,5 @@ def test_every_operation(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
 
 
-def empty_tables(database_url: URL) -> None:
-    """Deletes every row and restarts the ids, on a connection of its own."""
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-
-    async def empty() -> None:
-        connection = await asyncpg.connect(
-            **asyncpg_connect_args(database_url) | {"password": database_url.password}
-        )
-        try:
-            await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY")
-        finally:
-            await connection.close()
-
-    # On a thread of its own: this thread's event loop belongs to anyio's fixtures.
-    with ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, empty()).result()
-
-
 def test_call_sequences(fuzz_schema: schemathesis.BaseSchema, fresh_database: URL) -> None:
-    answers: Counter[tuple[str, int]] = Counter()
-
-    @hypothesis.seed(SEED)
-    class CallSequences(fuzz_schema.as_state_machine()):  # type: ignore[misc]
-        def setup(self) -> None:
-            super().setup()
-            # Each scenario starts from empty tables, so it depends only on its own calls:
-            # Hypothesis may draw a scenario that starts like an earlier one, and wants the
-            # same answers then (FlakyStrategyDefinition otherwise), and ids repeat.
-            empty_tables(fresh_database)
-
-        def after_call(self, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
-            super().after_call(response, case)
-            answers[case.operation.label, response.status_code] += 1
-
-    CallSequences.run(
-        settings=hypothesis.settings(
-            CallSequences.TestCase.settings,
-            max_examples=STATEFUL_SCENARIOS,
-            stateful_step_count=STATEFUL_MAX_STEPS,
-            database=None,
-        )
-    )
-    # Only an id an earlier answer returned gets a 2xx from a route that takes one: without
-    # any, no sequence got past its first call, and the checks above saw only 4xx.
-    assert any("{" in label and status < 300 for label, status in answers), (
-        "no call to a route that takes an id succeeded, so no link carried one: "
-        + ", ".join(
-            f"{label} {status} x{count}" for (label, status), count in sorted(answers.items())
-        )
-    )
+    fuzz.run_call_sequences(fuzz_schema, fresh_database)

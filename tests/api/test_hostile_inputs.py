@@ -1,4 +1,5 @@
-"""Everyday hostile requests: each is the client's mistake, answered 4xx, storing nothing.
+"""Everyday hostile requests: each is the client's mistake, answered 4xx, storing nothing
+(test_users.py has the roles, the twins of a taken email and the nulls of a PATCH).
 
 Before the schemas knew PostgreSQL's limits, most of these reached the database and came
 back as 503 "database unavailable".
@@ -36,13 +37,7 @@ CASES = [
     ("POST", "/users", {"email": "a\x00b@example.org", "name": "Ann"}, 422),
     ("PATCH", "/users/{user}", {"name": NUL}, 422),
     ("POST", "/users", {"email": GROWS_WHEN_FOLDED, "name": "Ann"}, 422),
-    ("PATCH", "/users/{user}", {"name": None}, 422),
     ("PATCH", "/users/{user}", {"email": None, "name": None}, 422),
-    ("POST", "/users", {"email": "new@example.org", "name": "Ann", "role": "admin"}, 422),
-    ("PATCH", "/users/{user}", {"role": "admin"}, 422),
-    ("POST", "/users", {"email": "ANN@EXAMPLE.ORG", "name": "Twin"}, 409),
-    ("POST", "/users", {"email": "\uff41nn@example.org", "name": "Twin"}, 409),
-    ("POST", "/users", {"email": "Ann@Example.Org", "name": "Twin"}, 409),
     ("POST", "/users", "not json", 422),
     ("POST", "/users", {"email": "big@example.org", "name": "x" * 20_000_000}, 413),
 ]

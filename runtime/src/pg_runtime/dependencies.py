@@ -8,8 +8,9 @@ whatever the request's HTTP method: a GET that must write (get-or-create) asks f
 Neither commits by itself: a handler that writes commits before it returns.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,3 +51,35 @@ async def writing(
         except Exception as error:
             position = error
         hand_out(request, position)
+
+
+SessionDependency = Callable[[Request], AsyncIterator[AsyncSession]]
+
+
+@dataclass(frozen=True)
+class SessionDependencies:
+    """A service's three session dependencies, for `Depends(...)` in its
+    `ReadSession`, `SnapshotSession` and `WriteSession` (the template's api/dependencies.py),
+    and for a test to override (pg_runtime.testing.sessions_on)."""
+
+    read: SessionDependency
+    snapshot: SessionDependency
+    write: SessionDependency
+
+
+def session_dependencies(sessionmanager: DatabaseSessionManager) -> SessionDependencies:
+    """The session dependencies on `sessionmanager`: reading, reading one snapshot, writing."""
+
+    async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+        async with reading(sessionmanager, request) as session:
+            yield session
+
+    async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
+        async with reading(sessionmanager, request, snapshot=True) as session:
+            yield session
+
+    async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
+        async with writing(sessionmanager, request) as session:
+            yield session
+
+    return SessionDependencies(read_session, snapshot_session, write_session)

@@ -95,7 +95,7 @@ def _signal_masks(pid: int) -> tuple[int, int] | None:
     """The signals `pid` blocks and those it has a handler for; None if it is gone."""
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except (FileNotFoundError, ProcessLookupError):
+    except OSError:  # gone, or hidden from us
         return None
     fields = dict(line.split(":", 1) for line in lines if ":" in line)
     return int(fields["SigBlk"], 16), int(fields["SigCgt"], 16)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pg_harness.prometheus import require_prometheus
 
-OPERATING = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
+# The repository's operator docs, which show Prometheus the runtime's metrics.
+OPERATING = Path(__file__).resolve().parents[3] / "docs" / "operating.md"
 
 
 def documented_yaml(first_line: str) -> str:
