@@ -1,5 +1,5 @@
-"""For tests of processes and servers: a free port, a folder `nobody` can reach, waiting,
-and a Debian package the test needs."""
+"""For tests of processes and servers: a free port, a folder `nobody` can reach, what /proc
+says of a process, waiting, and a Debian package the test needs."""
 
 import os
 import socket
@@ -49,6 +49,27 @@ def postmaster_pid(data_dir: Path) -> int | None:
         return int((data_dir / "postmaster.pid").read_text().split()[0])
     except (FileNotFoundError, IndexError, ValueError):
         return None
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from its third field on (state, ppid, pgrp, session, ...), or None
+    for a process that is gone. The command name before them may hold spaces and parens."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone, or hidden from us (/proc mounted with hidepid)
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes (zombies left out) of process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = stat_fields(int(entry.name))
+            if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
+                members.append(int(entry.name))
+    return members
 
 
 def is_running(pid: int) -> bool:

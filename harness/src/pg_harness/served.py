@@ -3,6 +3,10 @@
 `Served(env)`, or `Served(env, command=["make", "serve"])`, starts it on a free port with
 the settings in `env` (DATABASE_URL and friends), waits until /health/live answers, and
 stops it with SIGTERM, as a process manager does. Its output goes to a log file, `log()`.
+
+It runs in a session of its own, out of reach of the signals that end the test run, and
+under a guard (pg_harness.embedded.guard) that stops it, workers and all, when the process
+that started it ends, however it ends: a killed pytest leaves no app serving.
 """
 
 import os
@@ -16,8 +20,12 @@ from types import TracebackType
 
 import httpx
 
+from pg_harness.embedded.guard import release, start_guard
 from pg_harness.processes import free_port
 from pg_harness.project import project
+
+# How long the app may take to stop on SIGTERM before it is killed.
+STOP_TIMEOUT = 60
 
 # Settings of the developer's environment that must not reach the served app.
 _INHERITED_SETTINGS = (
@@ -54,8 +62,12 @@ class Served:
         self._start_timeout = start_timeout
         self._log = Path(tempfile.mkstemp(prefix="served-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+        self._guard: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Served":
+        # The guard first: it holds the app from the moment the app's pid is written to it.
+        self._guard = start_guard("group", str(STOP_TIMEOUT))
+        assert self._guard.stdin is not None
         with self._log.open("w") as output:
             self.process = subprocess.Popen(
                 self._command,
@@ -63,11 +75,14 @@ class Served:
                 env=self._env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True,  # so a group of its own, which the guard ends
             )
+        self._guard.stdin.write(f"{self.process.pid}\n".encode())
+        self._guard.stdin.flush()
         deadline = time.monotonic() + self._start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"main.py exited at start:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/health/live", timeout=2).status_code == 200:
@@ -96,14 +111,14 @@ class Served:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM to the app's process group, SIGKILL after STOP_TIMEOUT: done by the guard,
+        which does the same if this process ends first."""
+        if self._guard is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        release(self._guard)  # once no process of the group runs: the leader is ours to reap
+        self._guard = None
+        assert self.process is not None
+        self.process.wait()
 
     def wait_for_log(self, line: str, times: int = 1, seconds: float = 120) -> str:
         """The log, once `line` is in it `times` times (each worker logs its start-up)."""

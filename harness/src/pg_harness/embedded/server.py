@@ -9,7 +9,6 @@ account (and root) may enter. A data directory made before this keeps trust.
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlalchemy.engine import URL
 
 from pg_harness.embedded.account import Account, server_account
 from pg_harness.embedded.binaries import bin_dir
+from pg_harness.embedded.guard import release, start_guard
 from pg_harness.processes import free_port
 
 SUPERUSER = "postgres"
@@ -75,11 +75,8 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         # The guard starts first, so no moment exists where a server runs unguarded.
-        self._guard = subprocess.Popen(
-            [sys.executable, "-m", "pg_harness.embedded.guard", str(self._bin), str(self.data_dir)]
-            + (["--remove"] if self.throwaway else []),
-            stdin=subprocess.PIPE,
-            start_new_session=True,  # out of the terminal's process group: Ctrl-C is ours to handle
+        self._guard = start_guard(
+            "server", str(self._bin), str(self.data_dir), *(["--remove"] if self.throwaway else [])
         )
         for _attempt in range(3):
             port = free_port()
@@ -128,9 +125,7 @@ class EmbeddedPostgres:
         """Stop the server (and, for a throw-away one, remove its data) through the guard."""
         if self._guard is None:
             return
-        assert self._guard.stdin is not None
-        self._guard.stdin.close()
-        self._guard.wait()
+        release(self._guard)
         self._guard = None
 
     def _initdb(self) -> None:
