@@ -2,13 +2,15 @@
 caller's logging."""
 
 import logging
+import shutil
+from pathlib import Path
 
 import anyio
 import pytest
 from alembic import command
 from alembic.util import CommandError
 from pg_runtime.migrations import MIGRATION_CALL
-from probe.migrations import alembic_config, downgrade, upgrade
+from probe.migrations import PROBE_ROOT, alembic_config, downgrade, migrations, upgrade
 from probe.models import Base
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
@@ -73,3 +75,27 @@ async def test_command_line_logging_leaves_existing_loggers_enabled(
 
     assert errors == []
     assert app_logger.disabled is False
+
+
+async def test_a_database_at_a_revision_the_code_lacks_is_explained(
+    fresh_database: URL, tmp_path: Path
+) -> None:
+    # The history without its head, as after "Make it yours" removed revisions that the
+    # development database had been migrated through.
+    shutil.copytree(PROBE_ROOT / "alembic", tmp_path / "alembic")
+    head = migrations.code_head()
+    [head_file] = (tmp_path / "alembic" / "versions").glob(f"*{head}*.py")
+    head_file.unlink()
+    config = alembic_config()
+    config.set_main_option("script_location", str(tmp_path / "alembic"))
+    engine = create_async_engine(fresh_database, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(CommandError) as refused:
+                await upgrade(connection, config=config)
+    finally:
+        await engine.dispose()
+
+    assert f"Can't locate revision identified by '{head}'" in str(refused.value)
+    assert "`make reset-db` empties it" in str(refused.value)
+    assert "alembic stamp --purge" in str(refused.value)
