@@ -88,8 +88,13 @@ downgrade: $(VENV)/.synced
 revision: $(VENV)/.synced
 	@[ -n "$(m)" ] || { echo 'usage: make revision m="add tag"'; exit 2; }
 	@$(WITH_DB) alembic -q revision --autogenerate -m "$(m)"
-	@echo "wrote $$(ls -t alembic/versions/*.py | head -1): read it, fix what autogenerate guessed;" \
-	  "make test then runs its checks (stairway, drift, offline SQL, DDL review)"
+	@new=$$(ls -t alembic/versions/*.py | head -1); \
+	  $(BIN)/ruff format --quiet "$$new" && $(BIN)/ruff check --fix --quiet "$$new" && \
+	  $(BIN)/ruff format --quiet "$$new" && \
+	  echo "wrote $$new; read it, then its checks (stairway, offline SQL, DDL review):" && \
+	  { $(BIN)/pytest -q --no-header tests/migrations \
+	      -k "$$(sed -n 's/^revision: str = "\(.*\)"/\1/p' "$$new")" || \
+	    echo "the new revision fails the checks above: fix it (an empty one: write it), then make test"; }
 
 # Empty the development database (data and migration stamp), for a history that changed
 # under it; the embedded server's only, never DATABASE_URL's.

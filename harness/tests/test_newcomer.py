@@ -148,9 +148,11 @@ def follow_the_readme_then_make_mistakes(newcomer: Newcomer) -> None:
         newcomer_files.USER_NAME,
     )
     newcomer.edit("orm/models/user.py", newcomer_files.USER_NAME, newcomer_files.USER_NAME_INDEXED)
-    newcomer.succeed("make", "revision", "m=index user name")
+    # `make revision` writes it, then its checks fail at once, saying what to write.
+    failure = newcomer.succeed("make", "revision", "m=index user name")
     [indexed] = (newcomer.project / "alembic" / "versions").glob("*_index_user_name.py")
     assert "op.create_index(" in indexed.read_text(), indexed.read_text()
+    assert "the new revision fails the checks above" in failure, failure
     failure = newcomer.fail(
         str(BIN / "pytest"), "-n", "auto", "tests/migrations/test_ddl_review.py"
     )
