@@ -8,7 +8,7 @@ tests/conftest.py shows all of them).
 
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from pg_runtime.dependencies import SessionDependencies
 from pg_runtime.sessions import ReadOnlySession
-from pg_runtime.settings import RuntimeSettings
+from pg_runtime.settings import RuntimeSettings, SettingsT
 
-SettingsT = TypeVar("SettingsT", bound=RuntimeSettings)
-SessionDependency = Callable[..., AsyncIterator[AsyncSession]]
+# A dependency that overrides one of SessionDependencies': FastAPI calls it with nothing.
+SessionOfTheTest = Callable[[], AsyncIterator[AsyncSession]]
 
 
 def forget_developer_settings(settings_class: type[RuntimeSettings]) -> None:
@@ -68,7 +68,7 @@ def sessions_on(connection: AsyncConnection, sessions: SessionDependencies) -> d
     server too, by SET TRANSACTION READ ONLY inside their savepoint
     (production's read pool is read-only and in autocommit instead)."""
 
-    def on_the_tests_connection(read_only: bool) -> SessionDependency:
+    def on_the_tests_connection(read_only: bool) -> SessionOfTheTest:
         async def session_of_this_request() -> AsyncIterator[AsyncSession]:
             async with AsyncSession(
                 bind=connection,
