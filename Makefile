@@ -30,7 +30,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
 	@touch $@
 
 run: $(VENV)/.synced
-	$(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
+	ENVIRONMENT=$${ENVIRONMENT:-development} $(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
 
 # Production, on your server: the runtime dependencies only, in an environment of its own
 # (`uv sync` makes an environment exact: sharing .venv, `make serve` and `make test` would

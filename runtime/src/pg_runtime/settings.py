@@ -41,6 +41,10 @@ class RuntimeSettings(BaseSettings):
         arbitrary_types_allowed=True,
     )
 
+    # production: what a deployed service must be (refusals and exposure decided for the
+    # worst case); development: `make run` sets it, for a developer's conveniences.
+    environment: Literal["production", "development"] = "production"
+
     # None: `make run` / `python main.py` start the embedded PostgreSQL; a URL: use that server.
     database_url: DatabaseURL | None = None
     # The server itself, for migrations and admin work, when DATABASE_URL goes through a
