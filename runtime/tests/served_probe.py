@@ -18,3 +18,11 @@ def probe_env(env: dict[str, str]) -> dict[str, str]:
 def served_probe(env: dict[str, str]) -> Served:
     """`python -m probe` with the settings in `env`, on a free port (enter it to start)."""
     return Served(probe_env(env), command=PROBE_COMMAND)
+
+
+def peak_memory_kib(pid: int) -> int:
+    """The process's peak resident memory so far (Linux's VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")

@@ -11,6 +11,7 @@ import uvicorn
 from alembic.util import CommandError
 from fastapi import FastAPI
 
+from pg_runtime.bounded_http import WireLimits, bounded_protocol
 from pg_runtime.migrations import Migrations
 from pg_runtime.observability.logs import configure_logging, logging_config
 from pg_runtime.observability.metrics import shared_across_workers
@@ -57,6 +58,19 @@ def serve(settings: RuntimeSettings, migrations: Migrations, app_path: str) -> N
             # On SIGTERM: stop accepting, let in-flight requests finish for this long, then
             # run the lifespan's shutdown, which closes the pool.
             timeout_graceful_shutdown=settings.shutdown_timeout,
+            # What a client may send: uvicorn bounds neither the head's size nor the time
+            # to send it or the body (pg_runtime/bounded_http.py).
+            http=bounded_protocol(
+                WireLimits(
+                    max_header_size=settings.max_header_size,
+                    header_timeout=settings.request_header_timeout,
+                    body_timeout=settings.request_body_timeout,
+                )
+            ),
+            # uvicorn counts the connection asking among those open: one more lets
+            # MAX_CONNECTIONS be served.
+            limit_concurrency=settings.max_connections + 1,
+            timeout_keep_alive=settings.keep_alive_timeout,
         )
 
 

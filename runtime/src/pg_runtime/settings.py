@@ -114,6 +114,20 @@ class RuntimeSettings(BaseSettings):
     # Bytes. A larger request body is refused with 413 before the app reads it whole, so a
     # client cannot make a worker buffer an arbitrarily large body in memory.
     max_body_size: int = Field(default=1_048_576, ge=1)
+    # What a client may send, per worker (pg_runtime/bounded_http.py; docs/wire-limits.md).
+    # Bytes of a request's line and headers together; more is answered 431.
+    max_header_size: int = Field(default=32_768, ge=1024)
+    # Seconds to send a request's line and headers, from the connection (or, on a kept-alive
+    # one, the request's first byte); later: 408 and closed (closed only if nothing came).
+    request_header_timeout: float = Field(default=10.0, gt=0)
+    # Seconds to send a body once the headers are in; later: 408 and closed.
+    request_body_timeout: float = Field(default=30.0, gt=0)
+    # Open connections a worker serves at once; a request on one more is answered 503 and
+    # closed. Each is a file descriptor: stay under `ulimit -n` (often 1024) less the pools.
+    max_connections: int = Field(default=900, ge=1)
+    # Seconds an idle kept-alive connection stays open; longer than a load balancer's idle
+    # timeout in front, which would otherwise send a request on a connection being closed.
+    keep_alive_timeout: int = Field(default=5, ge=1)
     # Seconds that in-flight requests get to finish after SIGTERM.
     shutdown_timeout: int = Field(default=20, ge=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -10,7 +10,6 @@ FastAPI's `max_body_size` (Starlette's RequestBodyLimitMiddleware) answers in tw
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -19,7 +18,7 @@ from pg_harness.served import Served
 from pg_harness.server import RunDatabases
 from pg_harness.urls import asyncpg_connect_args
 from probe.settings import ProbeSettings
-from served_probe import served_probe
+from served_probe import peak_memory_kib, served_probe
 from sqlalchemy.engine import URL
 
 # One worker starts the two servers, however the run is split (--dist=loadgroup).
@@ -94,14 +93,6 @@ async def is_stored(database: URL, name: str) -> bool:
         return bool(await connection.fetchval("SELECT count(*) FROM probe WHERE name = $1", name))
     finally:
         await connection.close()
-
-
-def peak_memory_kib(pid: int) -> int:
-    """The process's peak resident memory so far (Linux's VmHWM), in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
 
 
 def assert_refused_with_plain_text_413(response: httpx.Response) -> None:
