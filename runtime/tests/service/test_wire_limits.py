@@ -6,6 +6,7 @@ for an answer, whose 413 the client reads (pg_runtime/bounded_http.py).
 The tests are clients of a server in another process: they block on their sockets, as a
 client does, though async (anyio) for the database fixture they share."""
 
+import json
 import select
 import socket
 import time
@@ -13,7 +14,9 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import anyio
 import pytest
+from anyio import to_thread
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
 from probe.settings import ProbeSettings
@@ -102,33 +105,51 @@ def trickle_until_answered(sock: socket.socket, piece: bytes, seconds: float) ->
     return time.monotonic() - started
 
 
-def request(path: str, *headers: str) -> bytes:
-    return "".join([f"GET {path} HTTP/1.1\r\n", "Host: probe\r\n", *headers, "\r\n"]).encode()
+def request(path: str, *headers: str, close: bool = True) -> bytes:
+    """A GET of `path` with `headers`, asking the server to close after its answer."""
+    lines = [f"GET {path} HTTP/1.1\r\n", "Host: probe\r\n", *headers]
+    return "".join([*lines, "Connection: close\r\n" if close else "", "\r\n"]).encode()
 
 
-async def test_head_larger_than_the_limit_is_refused_with_431_without_buffering_it(
+def padding(size: int) -> str:
+    """A header of `size` bytes."""
+    return "X-Pad: " + "a" * (size - len("X-Pad: \r\n")) + "\r\n"
+
+
+def answer_to(served: Served, sent: bytes) -> bytes:
+    """What the server answers to `sent` (`Connection: close`) on a connection of its own."""
+    with connect(served) as sock:
+        sock.sendall(sent)
+        return read_to_close(sock)
+
+
+async def test_head_over_the_limit_is_refused_with_431_without_being_buffered(
     served: Served, url_for: Callable[..., str]
 ) -> None:
     path = url_for("read_liveness")
-    # The whole head a little under the limit: request line, Host and this header.
-    just_under = "X-Pad: " + "a" * (HEADER_LIMIT - 200) + "\r\n"
-    # 32 MiB, for the 191 MiB header the server once held whole.
-    far_over = f"X-Big: {'a' * (32 * 1024 * 1024)}\r\n"
+    body = json.dumps({"name": "large-body@example.org"}).encode() + b" " * (4 * HEADER_LIMIT)
+    post = (
+        f"POST {url_for('create_probe')} HTTP/1.1\r\nHost: probe\r\n"
+        "Connection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     assert served.process is not None
     peak_before = peak_memory_kib(served.process.pid)
 
-    with connect(served) as sock:
-        sock.sendall(request(path, far_over))
-        refused = read_to_close(sock)
-    with connect(served) as sock:
-        sock.sendall(request(path, just_under, "Connection: close\r\n"))
-        served_under_the_limit = read_to_close(sock)
+    # 32 MiB, for the 191 MiB header the server once held whole.
+    far_over = answer_to(served, request(path, padding(32 * 1024 * 1024)))
+    # Sent in one read each: only the head counts, to the byte.
+    just_over = answer_to(served, request(path, padding(HEADER_LIMIT)))
+    just_under = answer_to(served, request(path, padding(HEADER_LIMIT - 200)))
+    small_head_large_body = answer_to(served, post + body)
 
-    assert status_of(refused) == 431
-    assert refused.endswith(b"Request Header Fields Too Large")
+    assert status_of(far_over) == 431
+    assert far_over.endswith(b"Request Header Fields Too Large")
     grown = peak_memory_kib(served.process.pid) - peak_before
     assert grown < 4 * 1024, f"the server's peak memory grew by {grown} KiB"
-    assert status_of(served_under_the_limit) == 200
+    assert status_of(just_over) == 431
+    assert status_of(just_under) == 200
+    assert status_of(small_head_large_body) == 201
 
 
 async def test_head_sent_too_slowly_is_answered_408_and_closed(
@@ -174,7 +195,7 @@ async def test_idle_kept_alive_connection_is_closed_after_keep_alive_timeout(
     served: Served, url_for: Callable[..., str]
 ) -> None:
     with connect(served) as sock:
-        sock.sendall(request(url_for("read_liveness")))
+        sock.sendall(request(url_for("read_liveness"), close=False))
         readable, _, _ = select.select([sock], [], [], 10)
         assert readable
         started = time.monotonic()
@@ -193,7 +214,7 @@ async def test_connection_beyond_max_connections_is_answered_503_and_the_others_
     held = [connect(served) for _ in range(MAX_CONNECTIONS)]
     try:
         for sock in held:
-            sock.sendall(request(path))
+            sock.sendall(request(path, close=False))
             assert status_of(sock.recv(65_536)) == 200  # and the connection is kept
 
         with connect(served) as extra:
@@ -201,9 +222,9 @@ async def test_connection_beyond_max_connections_is_answered_503_and_the_others_
             refused = read_to_close(extra)
 
         held.pop().close()
-        time.sleep(0.5)  # the server sees the close
+        await anyio.sleep(0.5)  # the server sees the close
         with connect(served) as another:
-            another.sendall(request(path, "Connection: close\r\n"))
+            another.sendall(request(path))
             served_again = read_to_close(another)
     finally:
         for sock in held:
@@ -226,7 +247,7 @@ async def test_client_sending_20_mb_without_waiting_reads_its_413(
     )
 
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(upload, timeout=30)
+        await to_thread.run_sync(lambda: urllib.request.urlopen(upload, timeout=30))
 
     assert refused.value.code == 413
     assert refused.value.read() == b"Content Too Large"
