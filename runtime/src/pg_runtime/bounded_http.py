@@ -40,6 +40,8 @@ _HANDLED = "received whole: the app has it"
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """One connection, as uvicorn serves it, within `limits` (refusals: 431 and 408)."""
+
     def __init__(self, *args: Any, limits: WireLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits

@@ -34,6 +34,7 @@ class LingeringTransport(asyncio.Transport):
         self.get_extra_info = transport.get_extra_info  # type: ignore[method-assign]
         self.pause_reading = transport.pause_reading  # type: ignore[method-assign]
         self.resume_reading = transport.resume_reading  # type: ignore[method-assign]
+        self.is_reading = transport.is_reading  # type: ignore[method-assign]
         self.set_protocol = transport.set_protocol  # type: ignore[method-assign]
         self.get_protocol = transport.get_protocol  # type: ignore[method-assign]
         self.abort = transport.abort  # type: ignore[method-assign]
