@@ -206,6 +206,33 @@ async def test_idle_kept_alive_connection_is_closed_after_keep_alive_timeout(
     assert took < TIMEOUT + SLACK, f"idle connection open for {took:.1f} s"
 
 
+async def test_connection_answered_413_before_its_body_arrived_is_closed_when_idle(
+    served: Served, url_for: Callable[..., str]
+) -> None:
+    # The answer came at the head; the body that followed cancelled uvicorn's idle timer.
+    size = ProbeSettings.model_fields["max_body_size"].default + 1
+    head = (
+        f"POST {url_for('create_probe')} HTTP/1.1\r\nHost: probe\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    )
+    with connect(served) as sock:
+        sock.sendall(head.encode() + b" " * size)
+        answer = b""
+        while not answer.endswith(b"Content Too Large"):
+            answer += sock.recv(65_536)
+        started = time.monotonic()
+        sock.settimeout(TIMEOUT + 5)
+        try:
+            after_the_answer: bytes | None = sock.recv(1)
+        except TimeoutError:
+            after_the_answer = None  # still open
+        idle_for = time.monotonic() - started
+
+    assert status_of(answer) == 413
+    assert after_the_answer == b"", "the idle connection was not closed"
+    assert idle_for < TIMEOUT + SLACK, f"idle connection open for {idle_for:.1f} s"
+
+
 async def test_connection_beyond_max_connections_is_answered_503_and_the_others_served(
     served_with_few_connections: Served, url_for: Callable[..., str]
 ) -> None:
