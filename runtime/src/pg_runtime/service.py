@@ -2,9 +2,8 @@
 lifespan, the error answers, request ids, logs, metrics, traces and the health probes."""
 
 import logging
-from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,12 +18,6 @@ from pg_runtime.sessions import DatabaseSessionManager
 from pg_runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
-
-METRICS_PATH = "/metrics"
-
-
-def _not_traced(scope: MutableMapping[str, Any]) -> bool:
-    return bool(scope.get("path") == METRICS_PATH)
 
 
 def create_service_app(
@@ -50,7 +43,6 @@ def create_service_app(
             "metrics": False,
             "logs": False,
             "auto_configure": False,
-            "exclude": _not_traced,
         },
     )
     add_error_handlers(app)
@@ -63,8 +55,6 @@ def create_service_app(
     app.include_router(health_router(sessionmanager, migrations))
     for router in routers:
         app.include_router(router)
-    if settings.metrics_enabled:
-        app.add_api_route(METRICS_PATH, metrics.metrics, include_in_schema=False)
     return app
 
 
