@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from pg_runtime.api_docs import fastapi_app
 from pg_runtime.consistency import ConsistencyHeaders
 from pg_runtime.errors import add_error_handlers
 from pg_runtime.health import health_router
@@ -31,7 +32,8 @@ def create_service_app(
     """The app serving `routers` with `sessionmanager`'s sessions; `tracer_provider`: where
     its traces go (default: as `OTEL_*` say, if at all)."""
     tracer_provider = tracer_provider or tracing.provider_from_environment()
-    app = FastAPI(
+    app = fastapi_app(
+        settings,
         title=title,
         lifespan=_lifespan(settings, sessionmanager, migrations, tracer_provider),
         max_body_size=settings.max_body_size,
