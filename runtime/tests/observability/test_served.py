@@ -4,6 +4,8 @@ every worker, on a port of their own."""
 import json
 import os
 import signal
+import socket
+import subprocess
 from typing import Any
 
 import anyio
@@ -12,7 +14,7 @@ import pytest
 from pg_harness.prometheus import Prometheus, require_prometheus
 from pg_harness.served import Served
 from pg_runtime.observability.request_id import HEADER
-from served_probe import served_probe
+from served_probe import PROBE_COMMAND, probe_env, served_probe
 from sqlalchemy.engine import URL
 
 from observability.scrape import samples, value
@@ -144,3 +146,20 @@ async def test_prometheus_scrapes_the_served_app(fresh_database: URL) -> None:
 
     assert [float(series["value"][1]) for series in up] == [1.0]
     assert {series["metric"]["pool"] for series in pools} == {"read", "write"}
+
+
+async def test_a_metrics_port_in_use_stops_start_up_naming_the_setting(database_url: URL) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = os.environ | probe_env(served_env(database_url, METRICS_PORT=str(port)))
+        with anyio.fail_after(60):
+            done = await anyio.run_process(
+                PROBE_COMMAND, env=env, check=False, stderr=subprocess.STDOUT
+            )
+
+    output = done.stdout.decode()
+    assert done.returncode != 0, output
+    assert f"METRICS_HOST:METRICS_PORT (127.0.0.1:{port}) cannot be listened on: in use" in output
+    assert "Traceback" not in output
