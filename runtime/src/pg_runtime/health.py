@@ -24,6 +24,7 @@ from pg_runtime.health_schemas import (
 from pg_runtime.migrations import Migrations, database_heads
 from pg_runtime.responses import errors
 from pg_runtime.sessions import DatabaseSessionManager
+from pg_runtime.single_flight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -110,16 +111,24 @@ def health_router(sessionmanager: DatabaseSessionManager, migrations: Migrations
     router = APIRouter(tags=["health"])
     changes = _ChangesLog()
 
-    @router.get("/health", responses={503: {"model": Health}, **errors(500)})
-    async def read_health(response: Response) -> Health:
-        """200 when the database answers a query, 503 when it does not."""
+    async def check_health() -> Health:
         try:
             async with sessionmanager.health_connection() as connection:
                 await connection.execute(text("SELECT 1"))
         except _UNREACHABLE:
-            response.status_code = 503
             return Health(status="unavailable", database="unreachable")
         return Health(status="ok", database="reachable")
+
+    health = SingleFlight(check_health)
+    details_of_now = SingleFlight(lambda: readiness_details(sessionmanager, migrations))
+
+    @router.get("/health", responses={503: {"model": Health}, **errors(500)})
+    async def read_health(response: Response) -> Health:
+        """200 when the database answers a query, 503 when it does not."""
+        answer = await health()
+        if answer.status != "ok":
+            response.status_code = 503
+        return answer
 
     @router.get("/health/live", responses=errors(500))
     async def read_liveness() -> Liveness:
@@ -129,7 +138,7 @@ def health_router(sessionmanager: DatabaseSessionManager, migrations: Migrations
     @router.get("/health/ready", responses={503: {"model": Readiness}, **errors(500)})
     async def read_readiness(response: Response) -> Readiness:
         """200 when this instance can serve requests; 503, with a general reason, when not."""
-        details = await readiness_details(sessionmanager, migrations)
+        details = await details_of_now()
         changes.note(details)
         readiness = public_readiness(details)
         if readiness.status != "ready":

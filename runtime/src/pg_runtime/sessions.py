@@ -268,13 +268,18 @@ class DatabaseSessionManager:
                 await connection.rollback()
                 raise
 
+    @property
+    def health_engine(self) -> AsyncEngine:
+        """The health probes' engine: one connection, out of the requests' pools."""
+        if self._health_engine is None:
+            raise RuntimeError("DatabaseSessionManager.init() has not been called")
+        return self._health_engine
+
     @asynccontextmanager
     async def health_connection(self) -> AsyncIterator[AsyncConnection]:
         """The health probes' connection to the primary, in autocommit: never one of a pool
         that requests use, so that busy pools do not make the database look away."""
-        if self._health_engine is None:
-            raise RuntimeError("DatabaseSessionManager.init() has not been called")
-        async with self._health_engine.connect() as connection:
+        async with self.health_engine.connect() as connection:
             yield connection
 
     async def wal_position(self) -> int:

@@ -13,7 +13,7 @@ from probe.migrations import alembic_config, migrations
 from probe.session import sessionmanager
 from probe.settings import ProbeSettings
 from scaleout.probes import add_probe, read_probe
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
@@ -195,3 +195,25 @@ async def test_ready_and_healthy_while_slow_requests_hold_every_pooled_connectio
     assert busy == [1, 1], "the pools were freed before the probes answered"
     assert (ready.status_code, ready.json()) == (200, {"status": "ready", "reason": None})
     assert (health.status_code, health.json()["database"]) == (200, "reachable")
+
+
+async def test_a_burst_of_probes_costs_the_database_one_check(database_url: URL) -> None:
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    async with app_client(settings_for(database_url)) as client:
+        event.listen(sessionmanager.health_engine.sync_engine, "before_cursor_execute", count)
+        answers: list[int] = []
+
+        async def probe() -> None:
+            answers.append((await client.get("/health/ready")).status_code)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(20):
+                tasks.start_soon(probe)
+
+    assert answers == [200] * 20
+    # One readiness check is two statements; without sharing it, 20 probes run 40.
+    assert 2 <= len(statements) <= 4, statements
