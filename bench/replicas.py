@@ -66,7 +66,7 @@ async def replayed(standby: URL) -> str:
 
 
 def reads_by_server(served: Served) -> dict[str, float]:
-    scrape = httpx.get(f"{served.url}/metrics", timeout=10).text
+    scrape = httpx.get(f"{served.metrics_url}/metrics", timeout=10).text
     return {
         sample.labels["server"]: sample.value
         for family in text_string_to_metric_families(scrape)

@@ -52,7 +52,7 @@ def test_a_signal_to_make_alone_stops_the_api_and_the_server(
     data_dir = reachable_dir / "dev"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"EMBEDDED_PGDATA": str(data_dir), "PORT": str(port)}
+    env |= {"EMBEDDED_PGDATA": str(data_dir), "PORT": str(port), "METRICS_PORT": str(free_port())}
     log = reachable_dir / "make.log"
     with log.open("w") as output:
         make = subprocess.Popen(

@@ -50,13 +50,16 @@ class Served:
         self._command = command or [sys.executable, "main.py"]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The metrics' own port (METRICS_PORT), free too: tests serve side by side.
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
         self._env = (
             {
                 name: value
                 for name, value in os.environ.items()
                 if not name.startswith(_INHERITED_SETTINGS)
             }
-            | {"PORT": str(self.port), "LOG_LEVEL": "info"}
+            | {"PORT": str(self.port), "METRICS_PORT": str(self.metrics_port), "LOG_LEVEL": "info"}
             | env
         )
         self._start_timeout = start_timeout

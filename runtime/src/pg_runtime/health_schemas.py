@@ -1,4 +1,4 @@
-"""The bodies of the health probes."""
+"""The bodies of the health probes, and the readiness details an operator gets instead."""
 
 from typing import Literal
 
@@ -14,6 +14,17 @@ class Liveness(BaseModel):
     status: Literal["ok"]
 
 
+# What anyone who reaches the API's port learns from /health/ready: whether to send it
+# traffic, and in general words why not. Revision ids, standbys and driver errors describe
+# the deployment: they go to the log (pg_runtime/health.py) and the metrics' port.
+NotReadyReason = Literal["database unreachable", "database schema not migrated for this code"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    reason: NotReadyReason | None = None
+
+
 class StandbyReadiness(BaseModel):
     name: str  # standby-N, in DATABASE_READ_URL's order
     # ok: it serves reads; lagging: more than DB_STANDBY_MAX_LAG behind; down: it failed a
@@ -24,7 +35,9 @@ class StandbyReadiness(BaseModel):
     reason: str | None = None
 
 
-class Readiness(BaseModel):
+class ReadinessDetails(BaseModel):
+    """What an operator needs to know why an instance is (not) ready: never served publicly."""
+
     # degraded: ready, with reads on the primary that a standby would serve (standbys).
     status: Literal["ready", "degraded", "not ready"]
     database: Literal["reachable", "unreachable"]

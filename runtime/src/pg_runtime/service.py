@@ -2,13 +2,13 @@
 lifespan, the error answers, request ids, logs, metrics, traces and the health probes."""
 
 import logging
-from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
+from pg_runtime.api_docs import fastapi_app
 from pg_runtime.consistency import ConsistencyHeaders
 from pg_runtime.errors import add_error_handlers
 from pg_runtime.health import health_router
@@ -19,12 +19,6 @@ from pg_runtime.sessions import DatabaseSessionManager
 from pg_runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
-
-METRICS_PATH = "/metrics"
-
-
-def _not_traced(scope: MutableMapping[str, Any]) -> bool:
-    return bool(scope.get("path") == METRICS_PATH)
 
 
 def create_service_app(
@@ -38,7 +32,8 @@ def create_service_app(
     """The app serving `routers` with `sessionmanager`'s sessions; `tracer_provider`: where
     its traces go (default: as `OTEL_*` say, if at all)."""
     tracer_provider = tracer_provider or tracing.provider_from_environment()
-    app = FastAPI(
+    app = fastapi_app(
+        settings,
         title=title,
         lifespan=_lifespan(settings, sessionmanager, migrations, tracer_provider),
         max_body_size=settings.max_body_size,
@@ -50,7 +45,6 @@ def create_service_app(
             "metrics": False,
             "logs": False,
             "auto_configure": False,
-            "exclude": _not_traced,
         },
     )
     add_error_handlers(app)
@@ -63,8 +57,6 @@ def create_service_app(
     app.include_router(health_router(sessionmanager, migrations))
     for router in routers:
         app.include_router(router)
-    if settings.metrics_enabled:
-        app.add_api_route(METRICS_PATH, metrics.metrics, include_in_schema=False)
     return app
 
 

@@ -1,11 +1,12 @@
 """Serving an app with uvicorn from `python main.py`: settings checked, migrations run
-once, workers started, metrics shared across them, SIGTERM honoured."""
+once, workers started, metrics shared across them on a port of their own, SIGTERM honoured."""
 
 import asyncio
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from alembic.util import CommandError
@@ -15,6 +16,7 @@ from pg_runtime.bounded_http import WireLimits, bounded_protocol
 from pg_runtime.migrations import Migrations
 from pg_runtime.observability.logs import configure_logging, logging_config
 from pg_runtime.observability.metrics import shared_across_workers
+from pg_runtime.observability.metrics_port import MetricsPortError, metrics_port
 from pg_runtime.settings import InvalidSettingsError, RuntimeSettings, SettingsT
 
 
@@ -41,7 +43,7 @@ def serve(settings: RuntimeSettings, migrations: Migrations, app_path: str) -> N
     configure_logging(settings)  # the supervisor's own lines: migrations, workers started
     if settings.migrate_on_start:
         _migrate(settings, migrations)
-    with shared_across_workers(settings.workers):
+    with shared_across_workers(settings.workers), _metrics_served(settings):
         uvicorn.run(
             app_path,
             host=settings.host,
@@ -72,6 +74,19 @@ def serve(settings: RuntimeSettings, migrations: Migrations, app_path: str) -> N
             limit_concurrency=settings.max_connections + 1,
             timeout_keep_alive=settings.keep_alive_timeout,
         )
+
+
+@contextmanager
+def _metrics_served(settings: RuntimeSettings) -> Iterator[None]:
+    # Started before the workers, so a port in use stops start-up at once, with its reason.
+    if not settings.metrics_enabled:
+        yield
+        return
+    try:
+        with metrics_port(settings.metrics_host, settings.metrics_port):
+            yield
+    except MetricsPortError as exc:
+        sys.exit(f"error: {exc}")
 
 
 def _migrate(settings: RuntimeSettings, migrations: Migrations) -> None:

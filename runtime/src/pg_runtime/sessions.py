@@ -172,6 +172,7 @@ class DatabaseSessionManager:
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._standbys: Standbys | None = None
+        self._health_engine: AsyncEngine | None = None
 
     def init(self, settings: RuntimeSettings) -> None:
         if self._engine is not None:
@@ -196,6 +197,10 @@ class DatabaseSessionManager:
         self._read_sessionmaker = async_sessionmaker(
             self._read_engine, sync_session_class=ReadOnlySession
         )
+        # The health probes' own connection, out of the requests' pools: busy pools delay
+        # no probe, and a probe's answer is bounded by DB_CONNECT_TIMEOUT, connecting and
+        # answering alike (pg_runtime/health.py).
+        self._health_engine = create_poll_engine(settings, settings.database_url)
         if settings.database_read_url:
             names = [f"standby-{number}" for number in range(len(settings.database_read_url))]
             self._standbys = Standbys(
@@ -220,6 +225,9 @@ class DatabaseSessionManager:
             await self._standbys.close()
         for engine in self.engines:
             await engine.dispose()
+        if self._health_engine is not None:
+            await self._health_engine.dispose()
+        self._health_engine = None
         self._engine = None
         self._read_engine = None
         self._sessionmaker = None
@@ -259,6 +267,20 @@ class DatabaseSessionManager:
             except BaseException:
                 await connection.rollback()
                 raise
+
+    @property
+    def health_engine(self) -> AsyncEngine:
+        """The health probes' engine: one connection, out of the requests' pools."""
+        if self._health_engine is None:
+            raise RuntimeError("DatabaseSessionManager.init() has not been called")
+        return self._health_engine
+
+    @asynccontextmanager
+    async def health_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The health probes' connection to the primary, in autocommit: never one of a pool
+        that requests use, so that busy pools do not make the database look away."""
+        async with self.health_engine.connect() as connection:
+            yield connection
 
     async def wal_position(self) -> int:
         """The primary's WAL position: past every commit that has returned."""

@@ -135,9 +135,13 @@ class RuntimeSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # A line per request; behind a proxy that logs requests, turning it off saves CPU.
     access_log: bool = True
-    # Prometheus metrics at /metrics, on the app's port: keep that path off the public
-    # route (docs/operating.md).
+    # Prometheus metrics, served by `python main.py` on a port of their own, never the app's:
+    # a scraper reaches them there, a client of the API does not (docs/operating.md).
     metrics_enabled: bool = True
+    # Where the metrics (and nothing else) are served. 127.0.0.1: only this host scrapes;
+    # in a container, 0.0.0.0 and a port the platform does not route publicly.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
     # Milliseconds; a statement slower than this is counted and logged (its text, never its
     # parameters); 0 turns it off.
     db_slow_query_ms: float = Field(default=500.0, ge=0)
@@ -167,6 +171,14 @@ class RuntimeSettings(BaseSettings):
             )
         if self.database_read_url and self.database_url is None:
             raise ValueError("DATABASE_READ_URL needs DATABASE_URL: writes go to the primary")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_apart(self) -> Self:
+        if self.metrics_enabled and self.metrics_port == self.port:
+            raise ValueError(
+                "METRICS_PORT must differ from PORT: the metrics stay off the API's port"
+            )
         return self
 
     @property

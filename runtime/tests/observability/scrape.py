@@ -1,6 +1,13 @@
 """Reading a Prometheus scrape: the value of one sample, by name and labels."""
 
+from pg_runtime.observability.metrics import exposition
 from prometheus_client.parser import text_string_to_metric_families
+
+
+def this_process() -> str:
+    """A scrape of this process's own numbers, as METRICS_PORT serves them (an app served
+    in-process has no /metrics: the API's port serves the API only)."""
+    return exposition().decode()
 
 
 def samples(exposition: str, name: str) -> list[tuple[dict[str, str], float]]:

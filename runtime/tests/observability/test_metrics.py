@@ -1,4 +1,4 @@
-"""/metrics: requests by route template, the pools from their events, slow queries."""
+"""The metrics: requests by route template, the pools from their events, slow queries."""
 
 import logging
 
@@ -9,12 +9,13 @@ from pg_harness.outages import end_session
 from pg_harness.urls import asyncpg_connect_args
 from pg_runtime.engine import create_app_engine
 from pg_runtime.observability.metrics import POOL_CHECKED_OUT, POOL_OVERFLOW
+from probe.factory import create_app
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from observability.items import ITEM, app_with_items
-from observability.scrape import samples, value
+from observability.scrape import samples, this_process, value
 
 REQUESTS = "http_request_duration_seconds_count"
 
@@ -23,11 +24,11 @@ async def test_requests_are_counted_by_route_template_method_and_status_class(
     database_url: URL,
 ) -> None:
     async with app_client(app_with_items(database_url)) as client:
-        before = (await client.get("/metrics")).text
+        before = this_process()
         for item_id in (999_999_991, 999_999_992, 999_999_993):
             assert (await client.get(f"/items/{item_id}")).status_code == 404
         await client.get("/no/such/path/123")
-        after = (await client.get("/metrics")).text
+        after = this_process()
 
     route = {"method": "GET", "route": ITEM, "status": "4xx"}
     assert value(after, REQUESTS, **route) - value(before, REQUESTS, **route) == 3
@@ -35,14 +36,17 @@ async def test_requests_are_counted_by_route_template_method_and_status_class(
     unmatched = {"route": "unmatched", "status": "4xx"}
     assert value(after, REQUESTS, **unmatched) - value(before, REQUESTS, **unmatched) == 1
     assert not any("/no/such" in str(labels) for labels, _ in samples(after, REQUESTS))
-    assert value(after, REQUESTS, route="/metrics", status="2xx") >= 1  # the scrapes
 
 
-async def test_metrics_are_no_part_of_the_api_and_can_be_turned_off(database_url: URL) -> None:
-    async with app_client(settings_for(database_url)) as client:
-        assert "/metrics" not in (await client.get("/openapi.json")).json()["paths"]
-    async with app_client(settings_for(database_url, metrics_enabled=False)) as client:
-        assert (await client.get("/metrics")).status_code == 404
+async def test_the_apps_port_has_no_metrics(database_url: URL) -> None:
+    # They are served on METRICS_PORT by the supervising process (test_served.py).
+    app = create_app(settings_for(database_url))
+    async with app_client(app) as client:
+        response = await client.get("/metrics")
+
+    assert response.status_code == 404
+    assert "/metrics" not in app.openapi()["paths"]
+    assert "http_request_duration_seconds" not in response.text
 
 
 async def test_the_pools_figures_come_from_their_events(database_url: URL) -> None:
@@ -51,7 +55,7 @@ async def test_the_pools_figures_come_from_their_events(database_url: URL) -> No
     ) as client:
         for _ in range(3):
             assert (await client.get("/items/1259")).status_code == 200  # pg_class itself
-        scrape = (await client.get("/metrics")).text
+        scrape = this_process()
 
     assert value(scrape, "db_pool_size", pool="write") == 3
     assert value(scrape, "db_pool_size", pool="read") == 2
@@ -67,10 +71,10 @@ async def test_a_slow_query_is_counted_and_logged_with_its_text_not_its_paramete
 ) -> None:
     # Every statement is "slow" at a millionth of a millisecond.
     async with app_client(app_with_items(database_url, db_slow_query_ms=0.000001)) as client:
-        before = (await client.get("/metrics")).text
+        before = this_process()
         with caplog.at_level(logging.WARNING, logger="app.queries"):
             assert (await client.get("/items/987654321")).status_code == 404
-        after = (await client.get("/metrics")).text
+        after = this_process()
 
     slow = [record.getMessage() for record in caplog.records if record.name == "app.queries"]
     assert slow, "no slow query logged"

@@ -1,17 +1,20 @@
 """`python -m probe` as production runs a service: JSON lines, ids, and metrics that cover
-every worker."""
+every worker, on a port of their own."""
 
 import json
 import os
 import signal
+import socket
+import subprocess
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 from pg_harness.prometheus import Prometheus, require_prometheus
+from pg_harness.served import Served
 from pg_runtime.observability.request_id import HEADER
-from served_probe import served_probe
+from served_probe import PROBE_COMMAND, probe_env, served_probe
 from sqlalchemy.engine import URL
 
 from observability.scrape import samples, value
@@ -31,6 +34,14 @@ def json_lines(log: str) -> list[dict[str, Any]]:
     parsed = [json.loads(line) for line in lines]
     assert all(isinstance(line, dict) for line in parsed)
     return parsed
+
+
+async def scrape_of(served: Served) -> str:
+    """A scrape of the metrics' own port (METRICS_PORT), served by the supervising process."""
+    async with httpx.AsyncClient(base_url=served.metrics_url) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return response.text
 
 
 async def spread(url: str, route: str, count: int, prefix: str) -> None:
@@ -60,7 +71,8 @@ async def test_two_workers_log_json_lines_and_a_scrape_counts_both(fresh_databas
                 "/probes", json={"name": "dup@example.org"}, headers={HEADER: "dup"}
             )
             assert again.status_code == 409
-            scrape = (await client.get("/metrics")).text
+            on_the_apps_port = await client.get("/metrics")
+        scrape = await scrape_of(served)
         lines = json_lines(served.log())
 
     # Every line is JSON, uvicorn's own included.
@@ -81,7 +93,9 @@ async def test_two_workers_log_json_lines_and_a_scrape_counts_both(fresh_databas
     assert conflict["request_id"] == "dup"
     assert "23505" in conflict["message"]
     assert "dup@example.org" not in json.dumps(lines)
-    # Whichever worker answered the scrape, it counted both workers' requests.
+    # The API's port serves the API only; the metrics' own port adds up both workers.
+    assert on_the_apps_port.status_code == 404
+    assert "http_request_duration_seconds" not in on_the_apps_port.text
     assert value(scrape, "http_request_duration_seconds_count", route="/probes", method="GET") == (
         REQUESTS
     )
@@ -102,8 +116,7 @@ async def test_a_dead_workers_pool_leaves_the_scrape_and_its_requests_stay(
         os.kill(killed, signal.SIGKILL)
         # uvicorn starts a worker in its place.
         await anyio.to_thread.run_sync(served.wait_for_log, "database pools: up to", 3)
-        async with httpx.AsyncClient(base_url=served.url) as client:
-            scrape = (await client.get("/metrics")).text
+        scrape = await scrape_of(served)
 
     pools_of = {labels["pid"] for labels, _ in samples(scrape, "db_pool_size")}
     assert str(killed) not in pools_of
@@ -115,7 +128,7 @@ async def test_prometheus_scrapes_the_served_app(fresh_database: URL) -> None:
     require_prometheus()
     with served_probe(served_env(fresh_database, WORKERS="2")) as served:
         await anyio.to_thread.run_sync(served.wait_for_log, "database pools: up to", 2)
-        prometheus = Prometheus([served.url.removeprefix("http://")])
+        prometheus = Prometheus([served.metrics_url.removeprefix("http://")])
         await anyio.to_thread.run_sync(prometheus.start)
         try:
             await spread(served.url, "/probes", REQUESTS, "scraped")
@@ -133,3 +146,20 @@ async def test_prometheus_scrapes_the_served_app(fresh_database: URL) -> None:
 
     assert [float(series["value"][1]) for series in up] == [1.0]
     assert {series["metric"]["pool"] for series in pools} == {"read", "write"}
+
+
+async def test_a_metrics_port_in_use_stops_start_up_naming_the_setting(database_url: URL) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = os.environ | probe_env(served_env(database_url, METRICS_PORT=str(port)))
+        with anyio.fail_after(60):
+            done = await anyio.run_process(
+                PROBE_COMMAND, env=env, check=False, stderr=subprocess.STDOUT
+            )
+
+    output = done.stdout.decode()
+    assert done.returncode != 0, output
+    assert f"METRICS_HOST:METRICS_PORT (127.0.0.1:{port}) cannot be listened on: in use" in output
+    assert "Traceback" not in output

@@ -5,7 +5,10 @@ from typing import Any
 
 import anyio
 from httpx import AsyncClient, Response
+from pg_runtime.health import readiness_details
+from probe.migrations import migrations
 from probe.routes import router
+from probe.session import sessionmanager
 
 PROBES = router.url_path_for("create_probe")
 
@@ -34,13 +37,18 @@ def found(probe_id: int, on_standby: bool) -> dict[str, object]:
     return {"id": probe_id, "name": None, "on_standby": on_standby}
 
 
+async def operator_readiness() -> dict[str, Any]:
+    """The readiness details an operator gets (logged; the API's port says status only)."""
+    return (await readiness_details(sessionmanager, migrations)).model_dump()
+
+
 async def readiness_when(
-    client: AsyncClient, standby_state: Callable[[str], bool], seconds: float = 10
+    standby_state: Callable[[str], bool], seconds: float = 10
 ) -> dict[str, Any]:
-    """/health/ready's body, once the first standby's state satisfies `standby_state`."""
+    """The readiness details, once the first standby's state satisfies `standby_state`."""
     with anyio.fail_after(seconds):
         while True:
-            ready: dict[str, Any] = (await client.get("/health/ready")).json()
+            ready = await operator_readiness()
             if standby_state(ready["standbys"][0]["state"]):
                 return ready
             await anyio.sleep(0.02)

@@ -100,7 +100,8 @@ async def test_serve_migrates_then_each_worker_owns_its_pool(
     assert ready.status_code == 200, ready.text  # the migrations ran first
     assert log.count("database pools: up to 2 connections in this process") == 2, log
     assert len(set(re.findall(r"Started server process \[(\d+)\]", log))) == 2, log
-    assert 1 <= most <= 4, f"{most} connections from 2 workers with 1 + 1 connections each"
+    # Each worker: 1 + 1 pooled, and the health probes' own for the one that answered one.
+    assert 1 <= most <= 5, f"{most} connections from 2 workers with 1 + 1 (+ 1) connections each"
 
 
 async def test_migrate_on_start_migrates_once_however_many_workers_start(

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from in_process import app_client
-from observability.scrape import value
+from observability.scrape import this_process, value
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
 from probe.dependencies import ReadSession, WriteSession
@@ -141,13 +141,13 @@ async def test_no_free_connection_within_the_pool_timeout_is_a_503(
     app_database_url: URL, through_pgbouncer: bool
 ) -> None:
     async with serving(app_database_url, through_pgbouncer, pool_timeout=0.2) as client:
-        before = (await client.get("/metrics")).text
+        before = this_process()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(client.get, "/slow")  # holds the only connection for 0.5 s
             await anyio.sleep(0.1)
             busy = await client.get("/timeouts")
         after = await client.get("/timeouts")
-        scrape = (await client.get("/metrics")).text
+        scrape = this_process()
 
     assert busy.status_code == 503
     assert busy.json() == {"detail": "database busy; try again"}

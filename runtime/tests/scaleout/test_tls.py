@@ -23,6 +23,8 @@ from probe.factory import create_app
 from probe.settings import load_settings
 from sqlalchemy.engine import URL
 
+from scaleout.probes import operator_readiness
+
 # Real processes and servers: a proof of the runtime's claims, run by `make check-runtime`.
 pytestmark = pytest.mark.slow
 
@@ -84,7 +86,8 @@ def through_tls(database_url: URL, port: int, host: str, query: str) -> URL:
 
 @dataclass
 class ReadyProbe:
-    """GET /health/ready of an app whose DATABASE_URL goes through the TLS endpoint."""
+    """GET /health/ready's status of an app whose DATABASE_URL goes through the TLS
+    endpoint, and the readiness details its operator gets."""
 
     database_url: URL
     port: int
@@ -94,7 +97,8 @@ class ReadyProbe:
         app = create_app(settings_for(url, db_behind_pgbouncer=True, direct_url=self.database_url))
         async with app_client(app) as client:
             response = await client.get("/health/ready")
-        return response.status_code, response.json()
+            details = await operator_readiness()
+        return response.status_code, details
 
 
 @pytest.fixture

@@ -1,14 +1,22 @@
-"""The health probes: GET /health, /health/live and /health/ready."""
+"""The health probes: GET /health, /health/live and /health/ready; on the API's port
+readiness says status only, the details reach the operator."""
 
+import logging
+from typing import cast
+
+import anyio
 import pytest
 from alembic.script import ScriptDirectory
 from in_process import app_client, settings_for
+from pg_runtime.health import readiness_details
 from probe.migrations import alembic_config, migrations
+from probe.session import sessionmanager
 from probe.settings import ProbeSettings
-from sqlalchemy import text
+from scaleout.probes import add_probe, read_probe
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 
 async def test_health_with_reachable_database_returns_200(app_settings: ProbeSettings) -> None:
@@ -50,10 +58,12 @@ async def test_liveness_answers_without_the_database(database_url: URL) -> None:
 async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) -> None:
     async with app_client(settings_for(database_url)) as client:
         response = await client.get("/health/ready")
+        details = await readiness_details(sessionmanager, migrations)
 
     head = migrations.code_head()
     assert response.status_code == 200
-    assert response.json() == {
+    assert response.json() == {"status": "ready", "reason": None}
+    assert details.model_dump() == {
         "status": "ready",
         "database": "reachable",
         "code_revision": head,
@@ -63,8 +73,8 @@ async def test_ready_when_the_database_is_at_the_code_head(database_url: URL) ->
     }
 
 
-async def test_not_ready_when_the_database_is_behind_names_both_revisions(
-    fresh_database: URL,
+async def test_not_ready_when_the_database_is_behind_logs_both_revisions(
+    fresh_database: URL, caplog: pytest.LogCaptureFixture
 ) -> None:
     head = migrations.code_head()
     script = ScriptDirectory.from_config(alembic_config())
@@ -74,10 +84,16 @@ async def test_not_ready_when_the_database_is_behind_names_both_revisions(
     await set_database_revision(fresh_database, previous)
 
     async with app_client(settings_for(fresh_database)) as client:
-        response = await client.get("/health/ready")
+        with caplog.at_level(logging.WARNING, logger="pg_runtime.health"):
+            response = await client.get("/health/ready")
+        details = await readiness_details(sessionmanager, migrations)
 
     assert response.status_code == 503
     assert response.json() == {
+        "status": "not ready",
+        "reason": "database schema not migrated for this code",
+    }
+    assert details.model_dump() == {
         "status": "not ready",
         "database": "reachable",
         "code_revision": migrations.code_head(),
@@ -85,6 +101,11 @@ async def test_not_ready_when_the_database_is_behind_names_both_revisions(
         "reason": None,
         "standbys": None,
     }
+    # The operator's log has both revisions; the API's port has neither.
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "pg_runtime.health"]
+    assert previous in logged
+    assert str(migrations.code_head()) in logged
+    assert previous not in response.text
 
 
 async def test_ready_when_the_database_is_ahead_as_in_a_rolling_deploy(
@@ -95,9 +116,10 @@ async def test_ready_when_the_database_is_ahead_as_in_a_rolling_deploy(
 
     async with app_client(settings_for(fresh_database)) as client:
         response = await client.get("/health/ready")
+        details = await readiness_details(sessionmanager, migrations)
 
     assert response.status_code == 200
-    assert response.json()["database_revisions"] == ["f00dfacef00d"]
+    assert details.database_revisions == ["f00dfacef00d"]
 
 
 async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None:
@@ -110,17 +132,20 @@ async def test_not_ready_before_the_first_migration(fresh_database: URL) -> None
 
     async with app_client(settings_for(fresh_database)) as client:
         response = await client.get("/health/ready")
+        details = await readiness_details(sessionmanager, migrations)
 
     assert response.status_code == 503
-    assert response.json()["database_revisions"] == []
+    assert details.database_revisions == []
 
 
 async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> None:
     async with app_client(settings_for(database_url.set(port=1))) as client:
         response = await client.get("/health/ready")
+        details = await readiness_details(sessionmanager, migrations)
 
     assert response.status_code == 503
-    assert response.json() == {
+    assert response.json() == {"status": "not ready", "reason": "database unreachable"}
+    assert details.model_dump() == {
         "status": "not ready",
         "database": "unreachable",
         "code_revision": migrations.code_head(),
@@ -128,3 +153,67 @@ async def test_not_ready_when_the_database_is_unreachable(database_url: URL) -> 
         "reason": "ConnectionRefusedError",
         "standbys": None,
     }
+
+
+def in_use() -> list[int]:
+    """Connections checked out of the write pool and of the read pool."""
+    engines = (sessionmanager.engine, sessionmanager.read_engine)
+    return [cast(QueuePool, engine.pool).checkedout() for engine in engines]
+
+
+async def pools_taken(size: int) -> None:
+    """Once all `size` connections of the write and of the read pool are checked out."""
+    with anyio.fail_after(10):
+        while True:
+            if in_use() == [size, size]:
+                return
+            await anyio.sleep(0.02)
+
+
+async def test_ready_and_healthy_while_slow_requests_hold_every_pooled_connection(
+    fresh_database: URL,
+) -> None:
+    # One connection per pool, and a short wait for one: on the requests' pools the probes
+    # would wait a second, then count the busy pool as a database away (503).
+    settings = settings_for(fresh_database, db_pool_size=1, db_read_pool_size=1, db_pool_timeout=1)
+    async with app_client(settings) as client:
+        probe_id, _ = await add_probe(client)
+
+        async def slow_write() -> None:
+            async with sessionmanager.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(4)"))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(slow_write)
+            tasks.start_soon(read_probe, client, probe_id, None, 4)
+            await pools_taken(1)
+            with anyio.fail_after(2):
+                ready = await client.get("/health/ready")
+                health = await client.get("/health")
+            busy = in_use()
+
+    assert busy == [1, 1], "the pools were freed before the probes answered"
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "reason": None})
+    assert (health.status_code, health.json()["database"]) == (200, "reachable")
+
+
+async def test_a_burst_of_probes_costs_the_database_one_check(database_url: URL) -> None:
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    async with app_client(settings_for(database_url)) as client:
+        event.listen(sessionmanager.health_engine.sync_engine, "before_cursor_execute", count)
+        answers: list[int] = []
+
+        async def probe() -> None:
+            answers.append((await client.get("/health/ready")).status_code)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(20):
+                tasks.start_soon(probe)
+
+    assert answers == [200] * 20
+    # One readiness check is two statements; without sharing it, 20 probes run 40.
+    assert 2 <= len(statements) <= 4, statements

@@ -30,7 +30,12 @@ def serve_and_stop(command: list[str], dev_data_dir: Path, workers: int) -> dict
     port = free_port()
     env = probe_env(
         dict(os.environ)
-        | {"EMBEDDED_PGDATA": str(dev_data_dir), "PORT": str(port), "WORKERS": str(workers)}
+        | {
+            "EMBEDDED_PGDATA": str(dev_data_dir),
+            "PORT": str(port),
+            "METRICS_PORT": str(free_port()),  # tests serve side by side
+            "WORKERS": str(workers),
+        }
     )
     log = dev_data_dir.parent / "served.log"
     with (

@@ -323,8 +323,14 @@ def test_a_wrong_read_url_names_the_setting_and_hides_the_password(
             },
             "options parameter cannot pass through",
         ),
+        ({"PORT": "9000", "METRICS_PORT": "9000"}, "METRICS_PORT must differ from PORT"),
     ],
-    ids=["read-url-without-primary", "prepared-statements-without-pgbouncer", "read-url-options"],
+    ids=[
+        "read-url-without-primary",
+        "prepared-statements-without-pgbouncer",
+        "read-url-options",
+        "metrics-on-the-apis-port",
+    ],
 )
 def test_settings_that_cannot_work_together_are_refused(
     environment: dict[str, str], complaint: str, monkeypatch: pytest.MonkeyPatch

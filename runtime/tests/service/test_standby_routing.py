@@ -14,7 +14,14 @@ from pg_harness.processes import free_port
 from probe.factory import create_app
 from probe.routes import router
 from probe.session import sessionmanager
-from scaleout.probes import PROBES, add_probe, found, read_probe, readiness_when
+from scaleout.probes import (
+    PROBES,
+    add_probe,
+    found,
+    operator_readiness,
+    read_probe,
+    readiness_when,
+)
 from sqlalchemy.engine import URL
 
 SERVER = "X-Read-Server"
@@ -27,9 +34,9 @@ def primary(fresh_database: URL) -> URL:
     return fresh_database
 
 
-async def polled(client: AsyncClient) -> dict[str, Any]:
-    """Readiness, with the first standby as `standby`, once it has been polled."""
-    ready = await readiness_when(client, lambda state: state != "unknown")
+async def polled() -> dict[str, Any]:
+    """Readiness details, with the first standby as `standby`, once it has been polled."""
+    ready = await readiness_when(lambda state: state != "unknown")
     return dict(ready, standby=ready["standbys"][0])
 
 
@@ -40,7 +47,7 @@ async def test_a_standby_that_refuses_connections_leaves_reads_on_the_primary(
     settings = settings_for(primary, database_read_url=[nowhere], db_standby_poll_interval=0.05)
     async with app_client(create_app(settings)) as client:
         probe_id, token = await add_probe(client)
-        ready = await polled(client)
+        ready = await polled()
         read = await read_probe(client, probe_id)
         with_token = await read_probe(client, probe_id, token)
 
@@ -61,12 +68,12 @@ async def test_a_standby_gone_since_the_last_poll_costs_the_read_nothing(primary
     settings = settings_for(primary, database_read_url=[nowhere], db_standby_poll_interval=3600)
     async with app_client(create_app(settings)) as client:
         probe_id, _ = await add_probe(client)
-        await polled(client)
+        await polled()
         # As if it had answered the last poll and gone away since.
         standby = sessionmanager.standbys[0]
         standby.state, standby.out_until = "ok", 0
         read = await read_probe(client, probe_id)
-        ready = (await client.get("/health/ready")).json()
+        ready = await operator_readiness()
         standby.state, standby.out_until = "ok", 0
         core = await client.get(router.url_path_for("read_probe_core", probe_id=probe_id))
 
@@ -93,7 +100,7 @@ async def test_a_busy_standby_pool_sends_the_read_to_the_primary_and_stays_in(
     )
     async with app_client(create_app(settings)) as client:
         probe_id, _ = await add_probe(client)
-        await polled(client)
+        await polled()
         standby = sessionmanager.standbys[0]
         standby.state = "ok"
         reads = {}
@@ -141,7 +148,7 @@ async def test_a_read_url_that_names_a_primary_gets_no_reads(primary: URL) -> No
     settings = settings_for(primary, database_read_url=[primary], db_standby_poll_interval=0.05)
     async with app_client(create_app(settings)) as client:
         probe_id, _ = await add_probe(client)
-        ready = await polled(client)
+        ready = await polled()
         read = await read_probe(client, probe_id)
 
     assert ready["standby"]["state"] == "not a standby"

@@ -1,10 +1,9 @@
-"""The Prometheus metrics, and `/metrics`, whose numbers cover every worker process.
+"""The Prometheus metrics, whose numbers cover every worker process.
 
 With several workers each process counts into files of its own in PROMETHEUS_MULTIPROC_DIR
-(prometheus-client's multiprocess mode) and a scrape, whichever worker answers it, adds
-them up. `python main.py` makes that folder before its workers start and removes it when
-they have stopped; under a bare `uvicorn --workers N`, set it yourself to an empty folder
-the service owns, emptied before each start.
+(prometheus-client's multiprocess mode) and a scrape of the metrics' port
+(pg_runtime.observability.metrics_port) adds them up. `python main.py` makes that folder
+before its workers start and removes it when they have stopped.
 
 The variable must be set before this module is imported: prometheus-client picks its
 storage at import.
@@ -14,12 +13,11 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -28,8 +26,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -128,21 +126,33 @@ def forget_this_worker() -> None:
         multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
 
 
-def exposition() -> bytes:
-    """The text a scrape gets: every worker's numbers, or this process's alone."""
+class _EveryWorker(Collector):
+    """Every worker's files, less the live gauges of workers that died."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+        self._files = multiprocess.MultiProcessCollector(None, directory)  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Metric]:
+        forget_dead_workers(self._directory)
+        collected: Iterable[Metric] = self._files.collect()  # type: ignore[no-untyped-call]
+        return collected
+
+
+def scraped() -> Collector:
+    """What a scrape reads: every worker's numbers (PROMETHEUS_MULTIPROC_DIR), or this
+    process's own when it serves the app itself."""
     directory = os.environ.get(MULTIPROC_DIR)
     if not directory:
-        return generate_latest(REGISTRY)
-    forget_dead_workers(directory)
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+        return REGISTRY
+    every_worker = CollectorRegistry()
+    every_worker.register(_EveryWorker(directory))
+    return every_worker
 
 
-def metrics(request: Request) -> Response:
-    # Not async: reading every worker's files is blocking I/O, so Starlette runs it in its
-    # thread pool, off the event loop that serves requests.
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+def exposition() -> bytes:
+    """The text a scrape gets."""
+    return generate_latest(scraped())
 
 
 @contextmanager
