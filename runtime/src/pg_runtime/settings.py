@@ -114,6 +114,10 @@ class RuntimeSettings(BaseSettings):
     # Bytes. A larger request body is refused with 413 before the app reads it whole, so a
     # client cannot make a worker buffer an arbitrarily large body in memory.
     max_body_size: int = Field(default=1_048_576, ge=1)
+    # JSON values a request body may hold (each member of an object or array counts one);
+    # more is a 422 before the app parses it: each value of a refused body can cost an
+    # error that FastAPI computes on the event loop (pg_runtime/json_bodies.py).
+    max_body_values: int = Field(default=1_000, ge=1)
     # Seconds that in-flight requests get to finish after SIGTERM.
     shutdown_timeout: int = Field(default=20, ge=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
