@@ -15,15 +15,16 @@ them. So a body holding more than `max_values` values (MAX_BODY_VALUES) is refus
 before FastAPI parses it at all: what a 422 can cost is bounded by that, not by the body.
 
 A middleware rather than a custom route class: it holds for every route of every router a
-service includes, without each router opting in. It reads only what FastAPI would read
-(bodies sent as JSON), and hands the app the very messages it received, a failure of the
-body limit included, so the app meets them where it would have.
+service includes, without each router opting in. It reads ahead only bodies sent as JSON,
+and hands the app the very messages it received, a failure of the body limit included;
+a refusal is raised where the app reads the body, as FastAPI's HTTPException (422,
+`{"detail": [{"loc", "msg", "type"}]}`).
 """
 
 import math
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi import HTTPException
 from pydantic_core import from_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,8 +52,10 @@ class StrictJsonBodies:
                     body = b"".join(chunks)
                     refusal = refusal_of(body, self.max_values) if body else None
                     if refusal is not None:
-                        await JSONResponse({"detail": [refusal]}, 422)(scope, receive, send)
-                        return
+                        # Raised where the app reads the body, as MAX_BODY_SIZE's 413 is: the
+                        # route's answer, in its log line and metrics; a route that reads no
+                        # body answers as it would have.
+                        received, failure = [], HTTPException(422, [refusal])
                     break
         except Exception as exc:
             failure = exc  # MAX_BODY_SIZE's signal, say: FastAPI answers it (413)
@@ -60,8 +63,8 @@ class StrictJsonBodies:
 
 
 def _replay(received: list[Message], failure: Exception | None, receive: Receive) -> Receive:
-    """`receive` as the app would have met it: the messages read ahead, then the failure
-    that stopped the reading, if any, then the real thing (a later disconnect)."""
+    """`receive` as the app meets it: the messages read ahead, then the failure that ended
+    the reading, if any, then the real thing (a later disconnect)."""
     pending = iter(received)
 
     async def replayed() -> Message:
