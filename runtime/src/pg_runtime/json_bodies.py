@@ -30,6 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class StrictJsonBodies:
+    """Reads a JSON request body ahead, and hands it on, or its refusal, to the app."""
+
     def __init__(self, app: ASGIApp, max_values: int) -> None:
         self.app = app
         self.max_values = max_values
