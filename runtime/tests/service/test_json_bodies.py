@@ -175,6 +175,11 @@ async def test_a_probe_create_with_nan_stores_nothing(
             b'{"a": {"b": [1, 2]}, "c": 3, "d": 4, "e": [%s]}' % b",".join([b"0"] * 993),
             "too_many_values",
         ),
+        # Longer than the head counted first (32 bytes per value allowed):
+        (b"[" + b",".join([b"0"] * 20_000) + b", x", "too_many_values"),  # the head has them
+        (b'["' + "é".encode() * 20_000 + b'", NaN]', "json_invalid"),  # cut in a character
+        (b'["' + b"x" * 40_000 + b'", 1e400]', "json_invalid"),
+        (b'["' + "é".encode() * 20_000 + b'", 1]', None),
     ],
 )
 def test_refusal_of_counts_and_parses_strictly(body: bytes, kind: str | None) -> None:
