@@ -1,5 +1,6 @@
 """Fuzzes every route of the app over its own OpenAPI document (pg_harness.fuzz): no
-5xx, every answer documented, nothing of the server's insides in a body. New routes are
+5xx, every answer documented, nothing of the server's insides in a body; and hostile JSON
+(NaN, lone surrogates, deep nesting, many keys) to every route with a body. New routes are
 fuzzed without edits; add the links schemathesis cannot infer in `add_links`."""
 
 from typing import Any
@@ -36,6 +37,10 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 @schema.parametrize()
 def test_every_operation(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()
+
+
+def test_hostile_json_bodies(fuzzed_app: Any) -> None:
+    fuzz.send_hostile_json(fuzzed_app)
 
 
 def test_call_sequences(fuzz_schema: schemathesis.BaseSchema, fresh_database: URL) -> None:

@@ -6,7 +6,10 @@ two fixtures and two tests it gives (tests/api/test_fuzz.py in the template):
 - every operation through the examples, coverage and fuzzing phases: valid and invalid
   inputs to every route, one subtest per operation;
 - call sequences (the stateful phase) along the OpenAPI links between operations (create
-  -> read -> update -> delete), each call taking the id an earlier answer returned.
+  -> read -> update -> delete), each call taking the id an earlier answer returned;
+- hostile JSON, which schemathesis never sends (it writes valid JSON itself): NaN,
+  Infinity, 1e400, lone surrogates, duplicate keys, deep nesting, thousands of unknown
+  keys, sent raw to every operation with a JSON body (pg_harness.hostile_json).
 
 Each test gets a database of its own (`fresh_database`, a clone of the migrated template)
 and an app built for it, whose lifespan runs in schemathesis' ASGI client, on that
@@ -37,6 +40,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
 from pg_harness.databases import KEPT_PREFIX, PREFIX
+from pg_harness.hostile_json import send_hostile_bodies
 from pg_harness.urls import asyncpg_connect_args
 
 SEED = int(os.environ.get("FUZZ_SEED", "20250611"))
@@ -259,6 +263,11 @@ class Fuzz:
                 f"{label} {status} x{count}" for (label, status), count in sorted(answers.items())
             )
         )
+
+    def send_hostile_json(self, app: Any) -> None:
+        """Hostile JSON bodies to every operation of `app` that takes JSON (its lifespan
+        started: the `fuzzed_app` fixture); fails on a 5xx or a refusal of more than a few KB."""
+        send_hostile_bodies(app, SEED)
 
     def _empty_tables(self, database_url: URL) -> None:
         """Deletes every row and restarts the ids, on a connection of its own."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from asyncpg.exceptions import InterfaceError
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -36,6 +37,7 @@ from pg_runtime.failures import (
     sqlstate,
 )
 from pg_runtime.sessions import ReadOnlySessionError
+from pg_runtime.validation_answers import validation_answer
 
 logger = logging.getLogger(__name__)
 
@@ -204,3 +206,4 @@ class ErrorAnswerMiddleware:
 
 def add_error_handlers(app: FastAPI) -> None:
     app.add_middleware(ErrorAnswerMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_answer)

@@ -12,6 +12,7 @@ from pg_runtime.api_docs import fastapi_app
 from pg_runtime.consistency import ConsistencyHeaders
 from pg_runtime.errors import add_error_handlers
 from pg_runtime.health import health_router
+from pg_runtime.json_bodies import StrictJsonBodies
 from pg_runtime.migrations import Migrations
 from pg_runtime.observability import metrics, tracing
 from pg_runtime.observability.requests import ObservedRequests
@@ -47,6 +48,8 @@ def create_service_app(
             "auto_configure": False,
         },
     )
+    # Added first, so innermost: a bug in it is answered as any other (ErrorAnswerMiddleware).
+    app.add_middleware(StrictJsonBodies, max_values=settings.max_body_values)
     add_error_handlers(app)
     if settings.database_read_url:
         app.add_middleware(ConsistencyHeaders)

@@ -128,6 +128,10 @@ class RuntimeSettings(BaseSettings):
     # Seconds an idle kept-alive connection stays open; longer than a load balancer's idle
     # timeout in front, which would otherwise send a request on a connection being closed.
     keep_alive_timeout: int = Field(default=5, ge=1)
+    # JSON values a request body may hold (each member of an object or array counts one);
+    # more is a 422 before the app parses it: each value of a refused body can cost an
+    # error that FastAPI computes on the event loop (pg_runtime/json_bodies.py).
+    max_body_values: int = Field(default=1_000, ge=1)
     # Seconds that in-flight requests get to finish after SIGTERM.
     shutdown_timeout: int = Field(default=20, ge=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
