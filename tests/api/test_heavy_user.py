@@ -48,8 +48,9 @@ async def plan(connection: AsyncConnection, user_id: int, offset: int, mode: str
     """The plan's nodes, outermost first, of the app's query for this page, prepared as the
     driver prepares it; `mode`: PostgreSQL's `plan_cache_mode`, `force_custom_plan` (the
     first executions of a prepared statement) or `force_generic_plan` (later ones may be)."""
-    compiled = notes_page(user_id, PAGE, offset).compile(dialect=connection.dialect)
-    values = ", ".join(literal(compiled.params[name]) for name in compiled.positiontup or ())
+    statement, parameters = notes_page(user_id, PAGE, offset)
+    compiled = statement.compile(dialect=connection.dialect)
+    values = ", ".join(literal(parameters[name]) for name in compiled.positiontup or ())
     await connection.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
     await connection.exec_driver_sql(f"PREPARE notes_page AS {compiled}")
     try:
