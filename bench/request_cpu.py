@@ -3,18 +3,21 @@ client): GET /users/{id} through the ORM against bench/raw_app.py's asyncpg rout
 heavy user's pages of notes.
 
     .venv/bin/python -m bench.request_cpu [--requests 2000] [--rounds 7] [--profile]
+                                          [--built-per-request] [--skip-heavy]
 
 On a shared machine requests/s say more about the neighbours than about the code: CPU
 time spent in this process per request does not count the time others hold the cores
-(nor PostgreSQL's, which runs elsewhere). ORM and raw alternate within each round, in a
-rotating order; each figure is the median over rounds, with the lowest and highest.
-The ORM/raw ratio of CPU per request is what bench/throughput.py's GET ratio tends to
-when the app's worker is the bottleneck, as it is there.
+(nor PostgreSQL's, which runs elsewhere). The implementations alternate within each
+round, in a rotating order; each figure is the median over rounds, with the lowest and
+highest. Served (bench/throughput.py), each request also costs uvicorn's HTTP work, the
+same for both, so the served ORM/raw ratio is higher than the ratio here.
+`--built-per-request` adds GET /users/{id} written with `session.get`, as it was before
+the read routes' statements were built once; `--profile` adds the own CPU time of each
+package per request, under cProfile.
 
 Then a heavy user (300,000 notes, numbered after 30,000 of a crowd's) and a light one
-(10 notes, numbered after everyone's): wall time and CPU of a page of each one's notes,
-at offset 0 and at the deepest offset (MAX_OFFSET), and of GET /users/{id} of each.
-`--profile` adds cProfile's view of the ORM GET, by own time and by cumulated time.
+(10 notes, numbered after everyone's): wall time of a page of each one's notes, at offset
+0 and at the deepest offset (MAX_OFFSET), and of GET /users/{id} of each.
 
 The server: TEST_DATABASE_URL if set (a database of our own there, dropped at the end),
 else an embedded throw-away one.
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, HTTPException
 from pg_harness.databases import drop_database
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_runtime.database_url import to_asyncpg_url
@@ -41,7 +45,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from api.dependencies import ReadSession
+from api.schemas.users import UserRead
 from bench.throughput import USERS, describe, rotated, with_database
+from orm.models import User
 
 HEAVY_NOTES = 300_000
 CROWD_NOTES = 30_000
@@ -126,6 +133,19 @@ async def plant_heavy_user(database: URL) -> tuple[int, int]:
     return heavy, light
 
 
+# GET /users/{id} as written before the read routes' statements were built once at import
+# (api/routers/users.py): session.get builds and annotates a new statement at each call.
+built_per_request = APIRouter(prefix="/built-per-request")
+
+
+@built_per_request.get("/users/{user_id}")
+async def read_user_built_per_request(user_id: int, session: ReadSession) -> UserRead:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, "user not found")
+    return UserRead.model_validate(user)
+
+
 async def measure(database: URL, args: argparse.Namespace) -> None:
     os.environ |= {
         "DATABASE_URL": database.render_as_string(hide_password=False),
@@ -141,24 +161,26 @@ async def measure(database: URL, args: argparse.Namespace) -> None:
         def paths(prefix: str) -> list[str]:
             return [f"{prefix}/users/{1 + next(chooser) % USERS}" for _ in range(args.requests)]
 
-        for prefix in ("", "/raw"):  # caches, prepared statements, pools filled
+        prefixes = {"ORM": "", "raw": "/raw"}
+        if args.built_per_request:
+            raw_app.app.include_router(built_per_request)
+            prefixes["ORM, session.get"] = built_per_request.prefix
+        for prefix in prefixes.values():  # caches, prepared statements, pools filled
             await cpu_us_per_request(call, paths(prefix))
-        cpu: dict[str, list[float]] = {"ORM": [], "raw": []}
+        cpu: dict[str, list[float]] = {name: [] for name in prefixes}
         for number in range(args.rounds):
             for name in rotated(list(cpu), number):
-                prefix = "/raw" if name == "raw" else ""
-                cpu[name].append(await cpu_us_per_request(call, paths(prefix)))
-                print(f"round {number + 1} GET /users/{{id}} {name:4} {cpu[name][-1]:7.0f} µs")
+                cpu[name].append(await cpu_us_per_request(call, paths(prefixes[name])))
+                print(f"round {number + 1} GET /users/{{id}} {name:16} {cpu[name][-1]:7.0f} µs")
         print(
             f"\nGET /users/{{id}}, the app's CPU µs per request, {args.rounds} rounds of "
             f"{args.requests}: median [lowest-highest]"
         )
         for name, figures in cpu.items():
-            print(f"  {name:4} {describe(figures)}")
-        ratios = [raw / orm for orm, raw in zip(cpu["ORM"], cpu["raw"], strict=True)]
-        print(
-            f"  raw/ORM CPU per request (the ORM's share of raw's throughput): {describe(ratios)}"
-        )
+            print(f"  {name:16} {describe(figures)}")
+        for name in cpu.keys() - {"raw"}:
+            ratios = [raw / orm for orm, raw in zip(cpu[name], cpu["raw"], strict=True)]
+            print(f"  raw / {name:16} {describe(ratios)}  (its share of raw's throughput)")
 
         if args.profile:
             print_profiles(
@@ -265,6 +287,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per round (2000)")
     parser.add_argument("--rounds", type=int, default=7, help="alternated rounds (7)")
     parser.add_argument("--profile", action="store_true", help="cProfile both GETs")
+    parser.add_argument(
+        "--built-per-request",
+        action="store_true",
+        help="also GET /users/{id} with session.get (a statement built per request)",
+    )
     parser.add_argument("--skip-heavy", action="store_true", help="GET /users/{id} only")
     asyncio.run(main_async(parser.parse_args()))
 
