@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 
+import anyio
 import httpx
 import pytest
 from pg_harness.served import Served
@@ -29,10 +30,20 @@ IN_TIME = 2.0
 
 async def rows_read_from_note(database: URL) -> int:
     """Rows of `note` the server has read, by sequential and index scans, in every session
-    so far (each session's count is in once it is idle for a second, or ended)."""
+    that has ended (a session's count is in once it ends, or has been idle a while)."""
     engine = create_async_engine(database, poolclass=NullPool)
+    others = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
     try:
         async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            # Sessions whose client has gone may still be ending, their counts not yet in.
+            with anyio.fail_after(10):
+                while await connection.scalar(others):  # noqa: ASYNC110 (polls the server)
+                    await anyio.sleep(0.05)
+            await connection.execute(text("SELECT pg_stat_clear_snapshot()"))
             read = await connection.scalar(
                 text(
                     "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) "
