@@ -113,3 +113,35 @@ async def test_a_valid_index_left_without_its_version_stamp_is_kept(
 
     assert await db.execute("SELECT to_regclass('ix_note_created_at')::oid") == before
     assert await db.execute("SELECT version_num FROM alembic_version") == [(INDEX,)]
+
+
+BY_USER_IN_ID_ORDER = "1dfb6a75d0e6"
+USER_INDEXES = (
+    "SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
+    "WHERE indrelid = 'note'::regclass AND indkey[0] = "
+    "(SELECT attnum FROM pg_attribute WHERE attrelid = 'note'::regclass AND attname = 'user_id') "
+    "ORDER BY 1"
+)
+
+
+async def test_note_by_user_index_replaces_the_single_column_one_after_a_failed_build(
+    database_at: DatabaseAt,
+) -> None:
+    db = await database_at(INDEX)
+    [(user_id,)] = await db.execute(
+        "INSERT INTO user_account (email, name) VALUES ('ann@example.org', 'Ann') RETURNING id"
+    )
+    await db.execute(
+        "INSERT INTO note (user_id, title) VALUES (:u, 'a'), (:u, 'a')", {"u": user_id}
+    )
+    # A build that fails half-way leaves an INVALID index of that name behind.
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db.execute_alone(
+            "CREATE UNIQUE INDEX CONCURRENTLY ix_note_user_id_id ON note (user_id, title)"
+        )
+
+    await db.upgrade(BY_USER_IN_ID_ORDER)
+
+    assert await db.execute(USER_INDEXES) == [("ix_note_user_id_id", True)]
+    await db.downgrade(INDEX)
+    assert await db.execute(USER_INDEXES) == [("ix_note_user_id", True)]
