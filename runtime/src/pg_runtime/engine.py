@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from asyncpg.exceptions import TargetServerAttributeNotMatched
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
@@ -76,6 +77,7 @@ def create_app_engine(
         if read_only:
             server_settings["default_transaction_read_only"] = "on"
             engine_options["isolation_level"] = "AUTOCOMMIT"
+            _target_by_role(connect_args)
     if server_settings:
         connect_args["server_settings"] = server_settings
     if standby is not None:
@@ -153,6 +155,20 @@ def _connect_args(
     return connect_args
 
 
+# asyncpg judges read-write and read-only by the session's default_transaction_read_only,
+# which a read connection turns on itself at startup: read-write would refuse every host,
+# read-only accept any. What the URL means by them is the server's role, which asyncpg
+# judges by in_hot_standby: the primary, a standby.
+_BY_ROLE = {"read-write": "primary", "read-only": "standby"}
+
+
+def _target_by_role(connect_args: dict[str, Any]) -> None:
+    """Ask a read-only connection's hosts for the role its URL's target_session_attrs means."""
+    wanted = connect_args.get("target_session_attrs")
+    if wanted in _BY_ROLE:
+        connect_args["target_session_attrs"] = _BY_ROLE[wanted]
+
+
 def _handle_failures(engine: AsyncEngine) -> None:
     _replace_closed_connections(engine)
     _name_failures(engine)
@@ -184,6 +200,13 @@ def _name_failures(engine: AsyncEngine) -> None:
             return dialect.connect(*cargs, **cparams)
         except OSError as error:  # refused, unreachable, or DB_CONNECT_TIMEOUT (TimeoutError)
             raise DatabaseUnavailableError(type(error).__name__) from error
+        except Exception as error:
+            # Every host answered, none in the role target_session_attrs asks for: a
+            # failover under way, the primary not promoted yet. (SQLAlchemy's adapter
+            # wraps asyncpg's error in a DBAPI one.)
+            if not isinstance(error.__cause__, TargetServerAttributeNotMatched):
+                raise
+            raise DatabaseUnavailableError(type(error.__cause__).__name__) from error
 
     @event.listens_for(engine.sync_engine, "commit")
     def mark_commit(connection: Connection) -> None:
