@@ -16,6 +16,7 @@ from pg_runtime.failures import (
     DatabaseUnavailableError,
 )
 from pg_runtime.observability.database import MeasuredPool, observe
+from pg_runtime.session_reset import reset_sessions
 from pg_runtime.settings import RuntimeSettings
 
 # The driver's own timeout waits this much longer than DB_STATEMENT_TIMEOUT, so that on a
@@ -86,6 +87,8 @@ def create_app_engine(
         pool_size, pool = settings.db_read_pool_size, "read"
     else:
         pool_size, pool = settings.db_pool_size, "write"
+    if not settings.db_behind_pgbouncer:
+        engine_options["pool_reset_on_return"] = None  # pg_runtime.session_reset rolls back
     engine = create_async_engine(
         driver.url,
         pool_size=pool_size,
@@ -101,6 +104,7 @@ def create_app_engine(
         **engine_options,
     )
     _handle_failures(engine)
+    reset_sessions(engine, settings.db_behind_pgbouncer)
     if engine_options.get("isolation_level") == "AUTOCOMMIT":
         _back_to_autocommit_on_return(engine)
     if settings.db_behind_pgbouncer and timeouts:

@@ -1,0 +1,71 @@
+"""What a handler sets on its database session ends with its request.
+
+A pooled connection serves request after request: a `SET statement_timeout = 0`, a
+`SET ROLE`, a `SET default_transaction_read_only = off` on a read connection, a session
+advisory lock, a LISTEN or a temporary table would otherwise greet the next request.
+
+Directly, the server's session is the pool's connection: it is reset when it returns to
+the pool, in one round trip. RESET ALL brings every setting back to its value at
+connection, the DB_ settings and the read pool's read-only start included.
+
+Behind PgBouncer in transaction mode, the next statement of this connection may run on
+another server connection, and the one the handler changed goes to another client. Every
+statement there runs in a transaction (the read pool's too): one that rolls back (every
+read request's) undoes its SET, set_config, SET ROLE, LISTEN and temporary tables by
+itself; before one commits, the reset runs inside it, on the server connection that holds
+the state. A session advisory lock taken by a read that rolls back stays with its server connection:
+PgBouncer's transaction mode does not support such locks at all (its documentation), and
+releasing them on every rollback would cost every read a round trip.
+
+Not reset: prepared statements (asyncpg's cache, which DISCARD ALL would drop and
+re-prepare on every request), sequences' `currval`, and what is kept in the catalogue
+(`ALTER ROLE ... SET`, which needs privileges the app's role should not have).
+"""
+
+from contextlib import suppress
+from typing import Any
+
+from asyncpg.exceptions import InFailedSQLTransactionError
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+from sqlalchemy.util import await_
+
+# asyncpg's own pool resets with the first four (Connection.reset); RESET ALL leaves the
+# role and the session user alone, and temporary tables are no setting.
+RESET = (
+    "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL; "
+    "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; DISCARD TEMP"
+)
+
+
+def reset_sessions(engine: AsyncEngine, behind_pgbouncer: bool) -> None:
+    """Leave nothing a request set on `engine`'s connections for the next one."""
+    if behind_pgbouncer:
+        _reset_before_commit(engine)
+    else:
+        _reset_on_return(engine)
+
+
+def _reset_on_return(engine: AsyncEngine) -> None:
+    # Instead of the pool's own rollback on return (create_app_engine turns it off), which
+    # this does first.
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
+        if state.terminate_only or not state.asyncio_safe:
+            return  # the connection is being closed, not reused
+        dbapi_connection.rollback()  # the transaction SQLAlchemy began, if any
+        driver = dbapi_connection.driver_connection
+        # A BEGIN sent as plain SQL, which SQLAlchemy knows nothing of.
+        script = f"ROLLBACK; {RESET}" if driver.is_in_transaction() else RESET
+        await_(driver.execute(script))
+
+
+def _reset_before_commit(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "commit")
+    def reset(connection: Connection) -> None:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        # A failed transaction refuses it: its COMMIT rolls back, and its SETs with it.
+        with suppress(InFailedSQLTransactionError):
+            await_(driver.execute(RESET))
