@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from pg_runtime.masked_url import MaskedURL, masked
+from pg_runtime.masked_url import masked
 
 _EXAMPLE = "postgresql://user:password@host:5432/dbname"
 _POSTGRES_SCHEMES = {
@@ -61,11 +61,11 @@ class DriverOptions:
     server_settings: dict[str, str] = field(default_factory=dict)
 
 
-def to_asyncpg_url(raw: str | URL) -> MaskedURL:
+def to_asyncpg_url(raw: str | URL) -> URL:
     """Parse `raw`, check its parameters, and point it at the asyncpg driver.
 
-    Error messages never repeat the URL: it may hold a password. The URL returned masks
-    every password it holds when shown (pg_runtime/masked_url.py).
+    Error messages never repeat the URL: it may hold a password. The URL returned (a
+    MaskedURL) masks every password it holds when shown (pg_runtime/masked_url.py).
     """
     try:
         url = make_url(_hosts_in_query(raw) if isinstance(raw, str) else raw)
