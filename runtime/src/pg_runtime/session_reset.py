@@ -54,8 +54,10 @@ def _reset_on_return(engine: AsyncEngine) -> None:
     def reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
         if state.terminate_only or not state.asyncio_safe:
             return  # the connection is being closed, not reused
-        dbapi_connection.rollback()  # the transaction SQLAlchemy began, if any
         driver = dbapi_connection.driver_connection
+        if driver.is_closed():
+            return  # ended by the server: the pool replaces it at checkout (pg_runtime.engine)
+        dbapi_connection.rollback()  # the transaction SQLAlchemy began, if any
         # A BEGIN sent as plain SQL, which SQLAlchemy knows nothing of.
         script = f"ROLLBACK; {RESET}" if driver.is_in_transaction() else RESET
         await_(driver.execute(script))
