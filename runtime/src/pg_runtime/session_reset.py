@@ -13,9 +13,9 @@ another server connection, and the one the handler changed goes to another clien
 statement there runs in a transaction (the read pool's too): one that rolls back (every
 read request's) undoes its SET, set_config, SET ROLE, LISTEN and temporary tables by
 itself; before one commits, the reset runs inside it, on the server connection that holds
-the state. A session advisory lock taken by a read that rolls back stays with its server connection:
-PgBouncer's transaction mode does not support such locks at all (its documentation), and
-releasing them on every rollback would cost every read a round trip.
+the state. A session advisory lock taken by a read that rolls back stays with its server
+connection: PgBouncer's transaction mode does not support such locks at all (its
+documentation), and releasing them on every rollback would cost every read a round trip.
 
 Not reset: prepared statements (asyncpg's cache, which DISCARD ALL would drop and
 re-prepare on every request), sequences' `currval`, and what is kept in the catalogue
