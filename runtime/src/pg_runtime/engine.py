@@ -16,7 +16,7 @@ from pg_runtime.failures import (
     DatabaseUnavailableError,
 )
 from pg_runtime.observability.database import MeasuredPool, observe
-from pg_runtime.session_reset import reset_sessions
+from pg_runtime.session_reset import TRANSACTION_ONLY, reset_sessions
 from pg_runtime.settings import RuntimeSettings
 
 # The driver's own timeout waits this much longer than DB_STATEMENT_TIMEOUT, so that on a
@@ -272,4 +272,4 @@ def _set_timeouts_per_transaction(engine: AsyncEngine, timeouts: dict[str, str])
 
     @event.listens_for(engine.sync_engine, "begin")
     def set_timeouts(connection: Connection) -> None:
-        connection.exec_driver_sql(set_local)
+        connection.exec_driver_sql(set_local, execution_options={TRANSACTION_ONLY: True})

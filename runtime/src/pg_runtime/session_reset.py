@@ -4,6 +4,12 @@ A pooled connection serves request after request: a `SET statement_timeout = 0`,
 `SET ROLE`, a `SET default_transaction_read_only = off` on a read connection, a session
 advisory lock, a LISTEN or a temporary table would otherwise greet the next request.
 
+Only a connection that ran something able to change its session is reset: raw SQL
+(`text()`, `exec_driver_sql`), DDL, or a Core/ORM statement naming a function that changes
+session state (set_config, the advisory locks). A request of ORM and Core statements alone,
+as the template's are, costs one regular expression per statement instead of a round trip
+(a loopback round trip is ~5 % of a GET's CPU: bench/session_reset.py).
+
 Directly, the server's session is the pool's connection: it is reset when it returns to
 the pool, in one round trip. RESET ALL brings every setting back to its value at
 connection, the DB_ settings and the read pool's read-only start included.
@@ -18,17 +24,22 @@ connection: PgBouncer's transaction mode does not support such locks at all (its
 documentation), and releasing them on every rollback would cost every read a round trip.
 
 Not reset: prepared statements (asyncpg's cache, which DISCARD ALL would drop and
-re-prepare on every request), sequences' `currval`, and what is kept in the catalogue
-(`ALTER ROLE ... SET`, which needs privileges the app's role should not have).
+re-prepare on every request), sequences' `currval`, what is kept in the catalogue
+(`ALTER ROLE ... SET`, which needs privileges the app's role should not have), and what
+bypasses SQLAlchemy: statements sent on the asyncpg connection itself, or a function of
+the schema's own that changes session state when called from an ORM statement.
 """
 
+import re
 from contextlib import suppress
 from typing import Any
 
 from asyncpg.exceptions import InFailedSQLTransactionError
 from sqlalchemy import Connection, event
+from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+from sqlalchemy.sql.expression import CompoundSelect, Delete, Insert, Select, Update
 from sqlalchemy.util import await_
 
 # asyncpg's own pool resets with the first four (Connection.reset); RESET ALL leaves the
@@ -39,12 +50,43 @@ RESET = (
 )
 
 
+# Marks a connection (its pool record) that ran something able to change its session.
+_MAY_HAVE_CHANGED = "session may have changed"
+# An execution option: a statement of the runtime's own that changes nothing beyond its
+# transaction (pg_runtime.engine's timeouts set per transaction).
+TRANSACTION_ONLY = "pg_runtime_transaction_only"
+# What Core and the ORM build from their constructs, which cannot say SET, LISTEN or CREATE.
+_CONSTRUCTS = (Select, CompoundSelect, Insert, Update, Delete)
+# The built-in functions that change the session from inside any statement.
+_SESSION_FUNCTIONS = re.compile(r"set_config|advisory|setseed|dblink", re.IGNORECASE)
+
+
 def reset_sessions(engine: AsyncEngine, behind_pgbouncer: bool) -> None:
     """Leave nothing a request set on `engine`'s connections for the next one."""
+    _note_what_may_change_sessions(engine)
     if behind_pgbouncer:
         _reset_before_commit(engine)
     else:
         _reset_on_return(engine)
+
+
+def _note_what_may_change_sessions(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def note(
+        connection: Connection,
+        cursor: object,
+        statement: str,
+        parameters: object,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
+        compiled = context.compiled if context is not None else None
+        if compiled is not None and isinstance(compiled.statement, _CONSTRUCTS):
+            if _SESSION_FUNCTIONS.search(statement) is None:
+                return
+        elif context is not None and context.execution_options.get(TRANSACTION_ONLY):
+            return
+        connection.info[_MAY_HAVE_CHANGED] = True
 
 
 def _reset_on_return(engine: AsyncEngine) -> None:
@@ -58,6 +100,8 @@ def _reset_on_return(engine: AsyncEngine) -> None:
         if driver.is_closed():
             return  # ended by the server: the pool replaces it at checkout (pg_runtime.engine)
         dbapi_connection.rollback()  # the transaction SQLAlchemy began, if any
+        if not record.info.pop(_MAY_HAVE_CHANGED, False):
+            return
         # A BEGIN sent as plain SQL, which SQLAlchemy knows nothing of.
         script = f"ROLLBACK; {RESET}" if driver.is_in_transaction() else RESET
         await_(driver.execute(script))
@@ -66,8 +110,14 @@ def _reset_on_return(engine: AsyncEngine) -> None:
 def _reset_before_commit(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "commit")
     def reset(connection: Connection) -> None:
+        if not connection.info.pop(_MAY_HAVE_CHANGED, False):
+            return
         driver = connection.connection.driver_connection
         assert driver is not None
         # A failed transaction refuses it: its COMMIT rolls back, and its SETs with it.
         with suppress(InFailedSQLTransactionError):
             await_(driver.execute(RESET))
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def forget(connection: Connection) -> None:
+        connection.info.pop(_MAY_HAVE_CHANGED, None)  # the rollback undid it

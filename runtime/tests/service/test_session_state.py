@@ -8,14 +8,17 @@ connection is certainly the one the handler changed.
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from httpx import AsyncClient
 from in_process import app_client, settings_for
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
+from pg_harness.urls import asyncpg_connect_args
 from probe.dependencies import ReadSession, WriteSession
 from probe.factory import create_app
-from sqlalchemy import text
+from probe.models import Probe
+from sqlalchemy import Executable, func, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +37,7 @@ STATE = text(
     "   WHERE relnamespace = pg_my_temp_schema()) AS temp_tables"
 )
 
-LEFT_BEHIND = {
+LEFT_BEHIND: dict[str, list[str | Executable]] = {
     # Read-only turned off (the next read's INSERT would commit), or on where it was off (a
     # write's, or a read's behind PgBouncer: every later write would fail).
     "read-only flipped": ["SET default_transaction_read_only = {flipped}"],
@@ -43,6 +46,9 @@ LEFT_BEHIND = {
     "search_path": ["SET search_path = pg_catalog"],
     "role": ["SET ROLE pg_monitor"],  # the tests' user is a superuser: any role will do
     "advisory lock": ["SELECT pg_advisory_lock(25)"],
+    # Core, not raw SQL: what the ORM and Core build is reset only when it names such a function.
+    "set_config from Core": [select(func.set_config("statement_timeout", "0", False))],
+    "advisory lock from Core": [select(func.pg_advisory_lock(25))],
     "listen": ["LISTEN hostile"],
     "temp table": ["SET default_transaction_read_only = off", "CREATE TEMP TABLE hostile (x int)"],
 }
@@ -56,7 +62,9 @@ async def leave(session: AsyncSession, case: str) -> dict[str, Any]:
     """Run `case`'s statements; the state they made, seen before the request ends."""
     flipped = "off" if (await state_of(session))["read_only"] == "on" else "on"
     for statement in LEFT_BEHIND[case]:
-        await session.execute(text(statement.format(flipped=flipped)))
+        if isinstance(statement, str):
+            statement = text(statement.format(flipped=flipped))
+        await session.execute(statement)
     during = await state_of(session)
     await session.commit()  # behind PgBouncer, a rollback alone would undo most of it
     return during
@@ -108,6 +116,10 @@ def served(settings: Any) -> Any:
     async def leave_on_write(case: str, session: WriteSession) -> dict[str, Any]:
         return await leave(session, case)
 
+    @app.get("/test/orm")
+    async def read_with_the_orm(session: ReadSession) -> list[str | None]:
+        return [probe.name for probe in await session.scalars(select(Probe).limit(1))]
+
     @app.get("/test/insert")
     async def insert_on_read(session: ReadSession) -> None:
         await session.execute(text("INSERT INTO probe (name) VALUES ('written by a GET')"))
@@ -148,3 +160,27 @@ async def test_a_get_that_turned_read_only_off_leaves_the_next_get_unable_to_wri
     assert turned_off.status_code == 200
     assert written.status_code == 500
     assert count.json() == []
+
+
+async def last_statement_of(database: URL, pid: int) -> str:
+    """What the server last ran for backend `pid`, asked on a connection of the test's own."""
+    connection = await asyncpg.connect(**asyncpg_connect_args(database))
+    try:
+        return str(
+            await connection.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+        )
+    finally:
+        await connection.close()
+
+
+async def test_a_request_of_orm_statements_alone_is_not_reset(fresh_database: URL) -> None:
+    settings = settings_for(fresh_database, db_pool_size=1, db_max_overflow=0, db_read_pool_size=1)
+    async with served(settings) as client:
+        pid = (await client.get("/test/state")).json()["pid"]  # raw SQL: reset
+        after_raw_sql = await last_statement_of(fresh_database, pid)
+        orm = await client.get("/test/orm")
+        after_orm = await last_statement_of(fresh_database, pid)
+
+    assert after_raw_sql.startswith("SELECT pg_advisory_unlock_all(); CLOSE ALL;")
+    assert orm.status_code == 200
+    assert after_orm.startswith("SELECT probe.id")  # the ORM's own, and no round trip after
