@@ -3,14 +3,15 @@
     python -m bench.session_reset [--requests 2000] [--rounds 7]
 
 The app in this process (ASGI, no socket, no wrk), one worker's pools, on TEST_DATABASE_URL's
-server or an embedded one: GET /users/{id} and POST /users, with the reset as shipped and
-with the pool's plain rollback on return instead (what came before), alternated round by
-round. Reported per request: the CPU µs of the thread that serves (the event loop's, not a
-metrics or tracing thread's) and the wall µs, median [lowest-highest] over rounds, and the
-reset's share of the plain variant's. On a busy machine those two variants' spread hides
-a few %: so the CPU spent in the reset's own round trip is timed too (the requests run
-one at a time, so nothing else runs meanwhile), and reported as a share of the same
-requests' CPU.
+server or an embedded one: GET /users/{id} and POST /users, with the reset as shipped
+(only after a statement that may have changed the session: none of these ORM requests'),
+with it after every request, and with the pool's plain rollback on return instead (what
+came before), alternated round by round. Reported per request: the CPU µs of the thread
+that serves (the event loop's, not a metrics or tracing thread's) and the wall µs, median
+[lowest-highest] over rounds, and each variant's share of the plain one's. On a busy
+machine their spread hides a few %: so the CPU spent in the reset's own round trip is
+timed too (the requests run one at a time, so nothing else runs meanwhile), and reported
+as a share of the same requests' CPU.
 """
 
 import argparse
@@ -51,6 +52,15 @@ def rollback_only(engine: AsyncEngine, behind_pgbouncer: bool) -> None:
             dbapi_connection.rollback()
 
 
+def reset_always(engine: AsyncEngine, behind_pgbouncer: bool) -> None:
+    """The reset after every request, as if every statement could have changed the session."""
+    shipped(engine, behind_pgbouncer)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def may_have_changed(connection: Any, *_: object) -> None:
+        connection.info[pg_runtime.session_reset._MAY_HAVE_CHANGED] = True
+
+
 class TimedAwait:
     """pg_runtime.session_reset's await_, counting the CPU seconds spent in it."""
 
@@ -68,6 +78,7 @@ class TimedAwait:
 
 VARIANTS: dict[str, Callable[[AsyncEngine, bool], None]] = {
     "reset": shipped,
+    "reset always": reset_always,
     "rollback only": rollback_only,
 }
 
@@ -144,9 +155,10 @@ def main() -> None:
                 f"{method:4} {name:14} CPU µs {describe(cpu)}  wall µs "
                 f"{describe([w for _, w, _ in got])}  CPU vs rollback only {share:+.1f} %"
             )
-        own = [in_reset / c * 100 for c, _, in_reset in results[(method, "reset")]]
-        spent = [in_reset for _, _, in_reset in results[(method, "reset")]]
-        print(f"{method:4} the reset's own round trip: CPU µs {describe(spent)}, % {describe(own)}")
+        for name in ("reset", "reset always"):
+            own = [in_reset / c * 100 for c, _, in_reset in results[(method, name)]]
+            spent = [in_reset for _, _, in_reset in results[(method, name)]]
+            print(f"{method:4} {name}: its round trip CPU µs {describe(spent)}, % {describe(own)}")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ advisory lock, a LISTEN or a temporary table would otherwise greet the next requ
 Only a connection that ran something able to change its session is reset: raw SQL
 (`text()`, `exec_driver_sql`), DDL, or a Core/ORM statement naming a function that changes
 session state (set_config, the advisory locks). A request of ORM and Core statements alone,
-as the template's are, costs one regular expression per statement instead of a round trip
-(a loopback round trip is ~5 % of a GET's CPU: bench/session_reset.py).
+as the template's are, costs a look-up per statement instead of a round trip, which
+would cost a GET more than its 5 % budget (bench/session_reset.py).
 
 Directly, the server's session is the pool's connection: it is reset when it returns to
 the pool, in one round trip. RESET ALL brings every setting back to its value at
@@ -30,7 +30,7 @@ bypasses SQLAlchemy: statements sent on the asyncpg connection itself, or a func
 the schema's own that changes session state when called from an ORM statement.
 """
 
-import re
+import functools
 from contextlib import suppress
 from typing import Any
 
@@ -58,7 +58,16 @@ TRANSACTION_ONLY = "pg_runtime_transaction_only"
 # What Core and the ORM build from their constructs, which cannot say SET, LISTEN or CREATE.
 _CONSTRUCTS = (Select, CompoundSelect, Insert, Update, Delete)
 # The built-in functions that change the session from inside any statement.
-_SESSION_FUNCTIONS = re.compile(r"set_config|advisory|setseed|dblink", re.IGNORECASE)
+_SESSION_FUNCTIONS = ("set_config", "advisory", "setseed", "dblink")
+
+
+# Cached: Core and the ORM send the same few statement strings over and over, and a GET's
+# statement is long enough for a scan to show in its CPU (bench/session_reset.py).
+@functools.lru_cache(maxsize=1024)
+def names_a_session_function(statement: str) -> bool:
+    """Whether `statement` calls a function that changes the session, by its name."""
+    lowered = statement.lower()
+    return any(name in lowered for name in _SESSION_FUNCTIONS)
 
 
 def reset_sessions(engine: AsyncEngine, behind_pgbouncer: bool) -> None:
@@ -82,7 +91,7 @@ def _note_what_may_change_sessions(engine: AsyncEngine) -> None:
     ) -> None:
         compiled = context.compiled if context is not None else None
         if compiled is not None and isinstance(compiled.statement, _CONSTRUCTS):
-            if _SESSION_FUNCTIONS.search(statement) is None:
+            if not names_a_session_function(statement):
                 return
         elif context is not None and context.execution_options.get(TRANSACTION_ONLY):
             return
