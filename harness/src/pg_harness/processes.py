@@ -1,5 +1,5 @@
-"""For tests of processes and servers: a free port, a folder `nobody` can reach, what /proc
-says of a process, waiting, and a Debian package the test needs."""
+"""For tests of processes and servers: a free port, a folder the server's account reaches,
+what /proc says of a process, waiting, and a Debian package the test needs."""
 
 import os
 import socket
@@ -33,7 +33,7 @@ def free_port() -> int:
 @contextmanager
 def reachable_dir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """A temporary folder every account may enter (pytest's tmp_path is 0700 under root,
-    and the embedded server runs as `nobody` there), in `parent` (default: the system's
+    and the embedded server runs as its own account there), in `parent` (default: the system's
     temporary folder); removed afterwards."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     path.chmod(0o755)

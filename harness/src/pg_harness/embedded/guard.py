@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pg_harness.embedded.account import server_account
+from pg_harness.embedded.account import owner_of
 from pg_harness.processes import group_members
 
 
@@ -37,7 +37,7 @@ def release(guard: subprocess.Popen[bytes]) -> None:
 
 def _stop_server(bin_dir: Path, data_dir: Path, *, remove: bool) -> None:
     if (data_dir / "postmaster.pid").exists():
-        server_account().run(
+        owner_of(data_dir).run(  # the server's account, whoever's checkout started this
             [
                 str(bin_dir / "pg_ctl"),
                 "stop",
