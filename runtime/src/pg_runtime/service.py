@@ -15,6 +15,7 @@ from pg_runtime.health import health_router
 from pg_runtime.migrations import Migrations
 from pg_runtime.observability import metrics, tracing
 from pg_runtime.observability.requests import ObservedRequests
+from pg_runtime.privileges import check_roles
 from pg_runtime.sessions import DatabaseSessionManager
 from pg_runtime.settings import RuntimeSettings
 
@@ -83,6 +84,11 @@ def _lifespan(
         if settings.migrate_on_start:
             await migrations.upgrade_database(settings)
         sessionmanager.init(settings)
+        try:
+            await check_roles(settings, sessionmanager.engine, sessionmanager.read_engine)
+        except BaseException:
+            await sessionmanager.close()
+            raise
         if tracer_provider is not None:
             tracing.trace_queries(sessionmanager.engines, tracer_provider)
         logger.info(
