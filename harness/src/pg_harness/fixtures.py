@@ -160,7 +160,7 @@ async def database_at(
 
         async def at(revision: str) -> DatabaseAtRevision:
             name = database_name(run_databases.run, f"{worker_name}_at_{next(_numbers)}")
-            url = await create_database(run_databases.admin_url, name)
+            url = await create_database(run_databases.admin_url, name, roles=run_databases.roles)
             cleanup.push_async_callback(drop_database, run_databases.admin_url, name)
             engine = create_async_engine(url, poolclass=NullPool)
             cleanup.push_async_callback(engine.dispose)

@@ -111,3 +111,8 @@ async def _close_public_schema(connection: AsyncConnection) -> None:
     )
     if may_revoke:
         await connection.execute(text(f"REVOKE CREATE ON SCHEMA {quoted(SCHEMA)} FROM PUBLIC"))
+
+
+async def grant_roles(connection: AsyncConnection, owner: str, app: str, reader: str) -> None:
+    """`grant_privileges` by names: what pg-harness calls on each test database."""
+    await grant_privileges(connection, Roles(owner, app, reader))
