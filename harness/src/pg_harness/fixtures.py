@@ -173,9 +173,10 @@ async def database_at(
 
 @pytest.fixture
 def pgbouncer(run_databases: RunDatabases) -> Iterator[PgBouncer]:
-    """A PgBouncer of this test's own, in transaction mode, in front of the run's server."""
+    """A PgBouncer of this test's own, in transaction mode, in front of the run's server,
+    serving the run's roles (SCRAM)."""
     require_pgbouncer()
-    bouncer = PgBouncer(run_databases.admin_url)
+    bouncer = PgBouncer(run_databases.admin_url, users=run_databases.roles.passwords)
     bouncer.start()
     yield bouncer
     bouncer.stop()

@@ -35,6 +35,8 @@ def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer")  # Debian installs it in /usr/sbin
 
 
+# auth_type = scram-sha-256 with plain passwords in the auth file: PgBouncer 1.14+.
+SCRAM_FROM = (1, 14)
 # PgBouncer tracks prepared statements in transaction mode from 1.21, when
 # max_prepared_statements is set: clients may then keep their statement caches on.
 TRACKS_PREPARED_STATEMENTS_FROM = (1, 21)
@@ -68,6 +70,10 @@ class PgBouncer:
     # (certificate, key) files: clients must then speak TLS (client_tls_sslmode=require).
     tls: tuple[Path, Path] | None = None
     account: Account = field(default_factory=server_account)
+    # Who may log in through it, with their passwords (the run's roles); clients prove
+    # theirs with SCRAM, and PgBouncer logs in to the server with it. The server's own
+    # login is served too if it has a password (an embedded server's).
+    users: dict[str, str] = field(default_factory=dict)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: Path | None = field(default=None, init=False, repr=False)
     port: int = field(default=0, init=False)
@@ -79,19 +85,22 @@ class PgBouncer:
         binary = pgbouncer_binary()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
-        self.tracks_prepared_statements = (
-            pgbouncer_version(binary) >= TRACKS_PREPARED_STATEMENTS_FROM
-        )
+        version = pgbouncer_version(binary)
+        if version < SCRAM_FROM:
+            raise RuntimeError(f"PgBouncer {version} cannot authenticate with SCRAM: 1.14+")
+        self.tracks_prepared_statements = version >= TRACKS_PREPARED_STATEMENTS_FROM
         prepared = "max_prepared_statements = 200\n" if self.tracks_prepared_statements else ""
         port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
-        # Clients are trusted; PgBouncer logs in to the server with the password here (an
-        # embedded server has one).
-        password = self.server.password or ""
+        users = dict(self.users)
+        if self.server.password:
+            users[str(self.server.username)] = self.server.password
+        # Created with its final mode: the passwords are never readable by others.
         userlist = self._dir / "userlist.txt"
-        userlist.write_text(f'"{self.server.username}" "{password}"\n')
-        userlist.chmod(0o600)
+        descriptor = os.open(userlist, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.writelines(f'"{name}" "{password}"\n' for name, password in users.items())
         tls = ""
         if self.tls is not None:
             certificate, key = self._dir / "server.crt", self._dir / "server.key"
@@ -112,7 +121,7 @@ class PgBouncer:
 listen_addr = 127.0.0.1
 listen_port = {port}
 unix_socket_dir =
-auth_type = trust
+auth_type = scram-sha-256
 auth_file = {self._dir / "userlist.txt"}
 pool_mode = {self.pool_mode}
 query_wait_timeout = {self.query_wait_timeout}

@@ -46,6 +46,11 @@ class RunRoles:
     def reader(self) -> str:
         return f"{self.prefix}_reader"
 
+    @property
+    def passwords(self) -> dict[str, str]:
+        """Each role's password (they share one), as PgBouncer's auth file lists them."""
+        return dict.fromkeys((self.owner, self.app, self.reader), self.password)
+
     async def create(self, admin: AsyncConnection) -> None:
         for name in (self.owner, self.app, self.reader):
             # exec_driver_sql: the password is no bind parameter (CREATE ROLE takes none).

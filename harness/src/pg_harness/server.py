@@ -118,7 +118,11 @@ class TestServer:
         # handed a template the current code built: its own migrations are not the point.
         given = os.environ.get(GIVEN_TEMPLATE)
         template = self._portal.call(self._run.kept_template, given or kept_template_name())
-        pgbouncer = self._start_pgbouncer(admin_url) if os.environ.get("TEST_PGBOUNCER") else None
+        pgbouncer = (
+            self._start_pgbouncer(admin_url, self._run.roles)
+            if os.environ.get("TEST_PGBOUNCER")
+            else None
+        )
         return RunDatabases(
             admin_url,
             self._run.number,
@@ -129,12 +133,12 @@ class TestServer:
             pgbouncer.tracks_prepared_statements if pgbouncer else False,
         )
 
-    def _start_pgbouncer(self, admin_url: URL) -> PgBouncer:
+    def _start_pgbouncer(self, admin_url: URL, roles: RunRoles) -> PgBouncer:
         if pgbouncer_binary() is None:
             raise RuntimeError(f"TEST_PGBOUNCER is set, but {INSTALL_HINT}")
         # Each test holds a transaction, so a server connection, for its whole length: one
         # per xdist worker, with room for the tests that open more.
-        self._pgbouncer = PgBouncer(admin_url, pool_size=20)
+        self._pgbouncer = PgBouncer(admin_url, pool_size=20, users=roles.passwords)
         self._pgbouncer.start()
         return self._pgbouncer
 

@@ -45,7 +45,9 @@ def app_database_url(
         return
     require_pgbouncer()
     # One server connection: every transaction of every client lands on it.
-    with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
+    with PgBouncer(
+        run_databases.admin_url, users=run_databases.roles.passwords, pool_size=1
+    ) as bouncer_url:
         yield fresh_database.set(port=bouncer_url.port)
 
 
@@ -163,7 +165,9 @@ async def test_timeouts_set_through_pgbouncer_stay_in_their_transaction(
     run_databases: RunDatabases, fresh_database: URL
 ) -> None:
     require_pgbouncer()
-    with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
+    with PgBouncer(
+        run_databases.admin_url, users=run_databases.roles.passwords, pool_size=1
+    ) as bouncer_url:
         url = fresh_database.set(port=bouncer_url.port)
         async with serving(url, through_pgbouncer=True) as client:
             assert (await client.get("/timeouts")).status_code == 200
