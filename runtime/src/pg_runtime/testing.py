@@ -83,19 +83,15 @@ def settings_through(
     statements), migrations going around it."""
     if pgbouncer_port is None:
         return settings_for(settings_class, database_url)
-    through = {
-        name: url.set(port=pgbouncer_port)
-        for name, url in role_urls(database_url).items()
-        if name != "direct_url"
+    given: dict[str, Any] = {
+        name: url.set(port=pgbouncer_port) for name, url in role_urls(database_url).items()
     }
-    return settings_for(
-        settings_class,
-        database_url,
-        **through,
-        db_behind_pgbouncer=True,
-        direct_url=database_url,
-        db_pgbouncer_prepared_statements=pgbouncer_prepared_statements,
-    )
+    given |= {
+        "db_behind_pgbouncer": True,
+        "direct_url": database_url,
+        "db_pgbouncer_prepared_statements": pgbouncer_prepared_statements,
+    }
+    return settings_class(_env_file=None, **given)
 
 
 def sessions_on(connection: AsyncConnection, sessions: SessionDependencies) -> dict[Any, Any]:
