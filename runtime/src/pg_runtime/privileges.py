@@ -8,10 +8,11 @@ One query per pool, at start-up only: requests pay nothing.
 import logging
 
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pg_runtime.failures import DatabaseUnavailableError
+from pg_runtime.engine import create_poll_engine
+from pg_runtime.failures import DatabaseNoAnswerError, DatabaseUnavailableError
 from pg_runtime.settings import InvalidSettingsError, RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -48,10 +49,16 @@ FIX = (
 )
 
 
-async def role_problem(engine: AsyncEngine, reads_only: bool) -> str | None:
-    """What the role `engine` logs in as can do that it should not, or None."""
-    async with engine.connect() as connection:
-        powers = (await connection.execute(_POWERS)).one()
+async def role_problem(settings: RuntimeSettings, url: URL, reads_only: bool) -> str | None:
+    """What the role `url` logs in as can do that it should not, or None."""
+    # A connection of its own, bounded by DB_CONNECT_TIMEOUT, out of the requests' pools
+    # and their metrics: the check is not a request's work.
+    engine = create_poll_engine(settings, url)
+    try:
+        async with engine.connect() as connection:
+            powers = (await connection.execute(_POWERS)).one()
+    finally:
+        await engine.dispose()
     if powers.superuser:
         return "is a superuser"
     if powers.changes_schema:
@@ -61,17 +68,17 @@ async def role_problem(engine: AsyncEngine, reads_only: bool) -> str | None:
     return None
 
 
-async def check_roles(
-    settings: RuntimeSettings, engine: AsyncEngine, read_engine: AsyncEngine
-) -> None:
+async def check_roles(settings: RuntimeSettings) -> None:
     """Refuse (production) or warn about a role that can do more than its job.
 
     A server unreachable now is not a reason to refuse: the check is skipped with a line
     saying so, and the app starts, its readiness probe answering 503 meanwhile.
     """
-    checks = [("DATABASE_URL", engine, False)]
+    if settings.database_url is None:
+        return
+    checks = [("DATABASE_URL", settings.database_url, False)]
     if settings.database_reader_url is not None:
-        checks.append(("DATABASE_READER_URL", read_engine, True))
+        checks.append(("DATABASE_READER_URL", settings.database_reader_url, True))
     elif settings.environment == "production":
         logger.warning(
             "DATABASE_READER_URL is not set: GET requests read as DATABASE_URL's role, kept "
@@ -79,8 +86,8 @@ async def check_roles(
         )
     for setting, checked, reads_only in checks:
         try:
-            problem = await role_problem(checked, reads_only)
-        except (DatabaseUnavailableError, OSError, DBAPIError) as error:
+            problem = await role_problem(settings, checked, reads_only)
+        except (DatabaseUnavailableError, DatabaseNoAnswerError, OSError, DBAPIError) as error:
             logger.warning("could not check %s's role: %s", setting, type(error).__name__)
             continue
         if problem is None:

@@ -83,12 +83,8 @@ def _lifespan(
         # each worker migrates, taking turns.
         if settings.migrate_on_start:
             await migrations.upgrade_database(settings)
+        await check_roles(settings)
         sessionmanager.init(settings)
-        try:
-            await check_roles(settings, sessionmanager.engine, sessionmanager.read_engine)
-        except BaseException:
-            await sessionmanager.close()
-            raise
         if tracer_provider is not None:
             tracing.trace_queries(sessionmanager.engines, tracer_provider)
         logger.info(

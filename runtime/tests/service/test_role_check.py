@@ -1,11 +1,18 @@
 """Production start-up refuses an app role that can change the schema and a reader that
 can write, in one line naming the fix; development, or DB_ROLE_CHECK=warn, only warns."""
 
+import os
+import subprocess
+from functools import partial
+
+import anyio
 import pytest
 from in_process import app_client
+from pg_harness.processes import free_port
 from pg_harness.server import RunDatabases
 from pg_runtime.settings import InvalidSettingsError
 from probe.settings import ProbeSettings
+from served_probe import PROBE_COMMAND, probe_env
 from sqlalchemy.engine import URL
 
 
@@ -68,3 +75,22 @@ async def test_the_roles_of_least_privilege_start_without_a_warning(
         assert (await client.get("/health/ready")).status_code == 200
 
     assert "'s role" not in caplog.text
+
+
+@pytest.mark.slow
+async def test_python_main_refuses_a_superuser_in_one_line(superuser_url: URL) -> None:
+    env = probe_env(
+        dict(os.environ)
+        | {"DATABASE_URL": superuser_url.render_as_string(hide_password=False)}
+        | {"PORT": str(free_port())}
+    )
+
+    result = await anyio.to_thread.run_sync(
+        partial(subprocess.run, PROBE_COMMAND, env=env, capture_output=True, text=True, timeout=120)
+    )
+
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0
+    assert last_line.startswith("error: DATABASE_URL's role is a superuser: ")
+    assert "`make roles`" in last_line
+    assert "Traceback" not in result.stderr
