@@ -72,7 +72,8 @@ async def ensure_roles(
 
 def _as_role(url: URL, role: str, password: str | None) -> str:
     """`url` logged in as `role`; an unchanged password, unknown here, is left out."""
-    as_role = url.set(drivername="postgresql", username=role, password=password)
+    # _replace, not set(): set() keeps the owner's password where it is given None.
+    as_role = url._replace(drivername="postgresql", username=role, password=password)
     return as_role.render_as_string(hide_password=False)
 
 
