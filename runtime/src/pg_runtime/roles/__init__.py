@@ -116,3 +116,24 @@ async def _close_public_schema(connection: AsyncConnection) -> None:
 async def grant_roles(connection: AsyncConnection, owner: str, app: str, reader: str) -> None:
     """`grant_privileges` by names: what pg-harness calls on each test database."""
     await grant_privileges(connection, Roles(owner, app, reader))
+
+
+def version_table_read_only(table: str, schema: str | None) -> str:
+    """A statement that takes back every write on the migrations' version table from every
+    role but its owner: the owner's default privileges gave them to the app's role when
+    the first migration created it. The app reads it (readiness) and nothing more."""
+    name = f"{quoted(schema)}.{quoted(table)}" if schema else quoted(table)
+    literal = name.replace("'", "''")
+    return f"""
+DO $$
+DECLARE grantee name;
+BEGIN
+    FOR grantee IN
+        SELECT DISTINCT pg_get_userbyid(acl.grantee)
+        FROM pg_class, aclexplode(relacl) AS acl
+        WHERE pg_class.oid = to_regclass('{literal}') AND acl.grantee <> relowner
+          AND acl.grantee <> 0 AND acl.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+    LOOP
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {literal} FROM %I', grantee);
+    END LOOP;
+END $$"""
