@@ -122,6 +122,12 @@ async def hand_over(clone: AsyncConnection, template_owner: str | None, roles: R
             # Its grant to create in `public`, which the clone's owner needs not (it owns
             # the database, so the schema).
             await clone.execute(text(f"DROP OWNED BY {quoted(template_owner)}"))
+    await grant_roles(clone, roles.owner, roles.app, roles.reader)
+
+
+async def grant_roles(connection: AsyncConnection, owner: str, app: str, reader: str) -> None:
+    """The app's and the reader's privileges, as the project grants them (`grant_roles` of
+    its migrations module); a project without one (an earlier release's) grants none."""
     grant = getattr(project().migrations, "grant_roles", None)
     if grant is not None:
-        await grant(clone, roles.owner, roles.app, roles.reader)
+        await grant(connection, owner, app, reader)
