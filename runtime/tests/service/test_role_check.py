@@ -68,15 +68,6 @@ async def test_a_superuser_app_role_starts_with_a_warning_when_allowed(
     assert "DATABASE_URL's role is a superuser" in caplog.text
 
 
-async def test_the_roles_of_least_privilege_start_without_a_warning(
-    app_settings: ProbeSettings, caplog: pytest.LogCaptureFixture
-) -> None:
-    async with app_client(app_settings) as client:
-        assert (await client.get("/health/ready")).status_code == 200
-
-    assert "'s role" not in caplog.text
-
-
 @pytest.mark.slow
 async def test_python_main_refuses_a_superuser_in_one_line(superuser_url: URL) -> None:
     env = probe_env(
