@@ -88,7 +88,13 @@ async def check_roles(settings: RuntimeSettings) -> None:
         try:
             problem = await role_problem(settings, checked, reads_only)
         except (DatabaseUnavailableError, DatabaseNoAnswerError, OSError, DBAPIError) as error:
-            logger.warning("could not check %s's role: %s", setting, type(error).__name__)
+            sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or "-"
+            logger.warning(
+                "could not check %s's role: %s (SQLSTATE %s)",
+                setting,
+                type(error).__name__,
+                sqlstate,
+            )
             continue
         if problem is None:
             continue
