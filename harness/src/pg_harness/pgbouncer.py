@@ -13,6 +13,7 @@ import ctypes
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -76,6 +77,7 @@ class PgBouncer:
     users: dict[str, str] = field(default_factory=dict)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: Path | None = field(default=None, init=False, repr=False)
+    _passwords: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     port: int = field(default=0, init=False)
     # Set by start(), from the version found: whether it tracks prepared statements (the
     # app's DB_PGBOUNCER_PREPARED_STATEMENTS).
@@ -94,8 +96,12 @@ class PgBouncer:
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
         users = dict(self.users)
-        if self.server.password:
-            users[str(self.server.username)] = self.server.password
+        # The server's own login too. A server on trust gives it no password: clients then
+        # prove one of ours to PgBouncer (url_for gives it), and the server asks for none.
+        users.setdefault(
+            str(self.server.username), self.server.password or secrets.token_urlsafe(16)
+        )
+        self._passwords = users
         # Created with its final mode: the passwords are never readable by others.
         userlist = self._dir / "userlist.txt"
         descriptor = os.open(userlist, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -154,12 +160,13 @@ server_login_retry = 0.1
         )
         self._wait_until_listening(port)
         self.port = port
-        return self.server.set(port=port)
+        return self.url_for(self.server)
 
     def url_for(self, database_url: URL) -> URL:
         """`database_url` (a database on `server`), reached through PgBouncer."""
         assert self.port, "start() first"
-        return database_url.set(host="127.0.0.1", port=self.port)
+        password = self._passwords.get(str(database_url.username), database_url.password)
+        return database_url.set(host="127.0.0.1", port=self.port, password=password)
 
     def stop(self) -> None:
         if self._guard is not None:
