@@ -10,6 +10,7 @@ production (`grant_roles` of the project's migrations module).
 Like databases, a role is only ever dropped if it carries MARK.
 """
 
+import importlib
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -127,7 +128,12 @@ async def hand_over(clone: AsyncConnection, template_owner: str | None, roles: R
 
 async def grant_roles(connection: AsyncConnection, owner: str, app: str, reader: str) -> None:
     """The app's and the reader's privileges, as the project grants them (`grant_roles` of
-    its migrations module); a project without one (an earlier release's) grants none."""
+    its migrations module); for a project without one (an earlier release's, run on this
+    head's template), as pg-runtime grants them, if it is installed; else none."""
     grant = getattr(project().migrations, "grant_roles", None)
-    if grant is not None:
-        await grant(connection, owner, app, reader)
+    if grant is None:
+        try:
+            grant = importlib.import_module("pg_runtime.roles").grant_roles
+        except (ImportError, AttributeError):
+            return
+    await grant(connection, owner, app, reader)
