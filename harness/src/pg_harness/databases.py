@@ -167,6 +167,7 @@ async def _drop(connection: AsyncConnection, name: str) -> None:
     if is_template:
         await connection.execute(text(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false'))
     await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await drop_role(connection, name)  # a kept template's: the role its objects belonged to
 
 
 @dataclass
@@ -346,10 +347,24 @@ async def drop_kept_templates(
             continue
         try:
             await _drop(connection, name)
-            await drop_role(connection, name)  # the role its objects belonged to
             dropped.append(name)
         finally:
             await connection.execute(
                 text("SELECT pg_advisory_unlock(:class, hashtext(:name))"), key
             )
+    # The role of a template dropped without it (by a harness from before roles, say).
+    for role in await marked_roles(connection, kept_templates_prefix(root)):
+        if (
+            role != keep
+            and _is_kept_template_of(root, role)
+            and not await _exists(connection, role)
+        ):
+            await drop_role(connection, role)
     return dropped
+
+
+async def _exists(connection: AsyncConnection, database: str) -> bool:
+    found = await connection.scalar(
+        text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+    )
+    return found is not None
