@@ -19,7 +19,7 @@ WITH_DB := $(BIN)/python -m pg_harness.embedded
 export PATH := $(abspath $(BIN)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run serve test check check-project check-harness check-runtime lint migrate downgrade revision reset-db clean-db
+.PHONY: roles run serve test check check-project check-harness check-runtime lint migrate downgrade revision reset-db clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ revision: $(VENV)/.synced
 	  { $(BIN)/pytest -q --no-header tests/migrations \
 	      -k "$$(sed -n 's/^revision: str = "\(.*\)"/\1/p' "$$new")" || \
 	    echo "the new revision fails the checks above: fix it (an empty one: write it), then make test"; }
+
+# The app's and the reader's roles on your server, as DIRECT_URL's owner (docs/roles.md):
+# prints the DATABASE_URL and DATABASE_READER_URL to store as secrets.
+roles: $(VENV)/.synced
+	$(BIN)/python -m pg_runtime.roles $(args)
 
 # Empty the development database (data and migration stamp), for a history that changed
 # under it; the embedded server's only, never DATABASE_URL's.

@@ -83,7 +83,11 @@ def main() -> None:
             admin_url = embedded.start()
         database = asyncio.run(with_database(admin_url))
         stack.callback(lambda: asyncio.run(drop_database(admin_url, database.database or "")))
-        direct = {"DATABASE_URL": database.render_as_string(hide_password=False), "WORKERS": "1"}
+        direct = {
+            "DATABASE_URL": database.render_as_string(hide_password=False),
+            "WORKERS": "1",
+            "DB_ROLE_CHECK": "warn",  # the bench's admin: start anyway (docs/roles.md)
+        }
         traces = ON | {
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_sink(stack),
             "OTEL_SERVICE_NAME": "bench",

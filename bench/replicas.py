@@ -118,6 +118,7 @@ def main() -> None:
             "DATABASE_URL": database.render_as_string(hide_password=False),
             "WORKERS": "1",
             "ACCESS_LOG": "false",
+            "DB_ROLE_CHECK": "warn",  # the bench's admin: start anyway (docs/roles.md)
         }
         servers = {
             "primary": stack.enter_context(Served(common)),

@@ -212,7 +212,8 @@ def variants(
     stack: ExitStack, chosen: str, database: URL, admin_url: URL, settings: dict[str, str]
 ) -> dict[str, Served]:
     direct = database.render_as_string(hide_password=False)
-    quiet = {"ACCESS_LOG": "false", "LOG_LEVEL": "warning"} | settings
+    # DB_ROLE_CHECK: the bench's admin login, started anyway (docs/roles.md).
+    quiet = {"ACCESS_LOG": "false", "LOG_LEVEL": "warning", "DB_ROLE_CHECK": "warn"} | settings
     configs = {
         VARIANTS["a"]: {"DATABASE_URL": direct, "WORKERS": "1"},
         VARIANTS["b"]: {"DATABASE_URL": direct, "WORKERS": "2"},

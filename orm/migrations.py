@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pg_runtime import roles
 from pg_runtime.migrations import Migrations
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,3 +19,5 @@ migrations = Migrations(PROJECT_ROOT / "alembic.ini", KNOWN_FALSE_POSITIVES)
 upgrade = migrations.upgrade
 downgrade = migrations.downgrade
 alembic_config = migrations.config
+# The app's and the reader's privileges in each test database, as `make roles` grants them.
+grant_roles = roles.grant_roles

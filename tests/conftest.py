@@ -32,9 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def app_settings(run_databases: RunDatabases, database_url: URL) -> Settings:
-    """The app's settings for this worker's database: directly, or through the run's
-    PgBouncer when TEST_PGBOUNCER=1 (with its statement caches on if that PgBouncer tracks
-    prepared statements)."""
+    """The app's settings for this worker's database, as the run's roles (DIRECT_URL the
+    owner, DATABASE_URL the app role, DATABASE_READER_URL the reader): directly, or through
+    the run's PgBouncer when TEST_PGBOUNCER=1 (with its statement caches on if that
+    PgBouncer tracks prepared statements)."""
     return settings_through(
         Settings,
         database_url,

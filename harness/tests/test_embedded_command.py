@@ -9,7 +9,7 @@ import anyio
 import pytest
 from pg_harness.processes import reachable_dir
 from pg_harness.project import project
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +67,34 @@ async def test_an_unknown_command_fails_in_one_line_and_starts_no_server() -> No
         assert errors.startswith("error: no-such-command: ")
         assert errors.count("\n") == 1, errors  # one line, no traceback
         assert not data_dir.exists()  # the server was not started for nothing
+
+
+SHOW_URLS = (
+    "import os; print(*(os.environ[name] for name in "
+    "('DIRECT_URL', 'DATABASE_URL', 'DATABASE_READER_URL')))"
+)
+
+
+async def test_the_development_server_runs_commands_as_the_three_roles() -> None:
+    with reachable_dir("test-roles-") as parent:
+        data_dir = parent / "dev"
+        migrate_then_show = f'alembic upgrade head && python -c "{SHOW_URLS}"'
+
+        status, output, errors = await wrapper(
+            "sh", "-c", migrate_then_show, EMBEDDED_PGDATA=str(data_dir)
+        )
+        again, output_again, _ = await wrapper(
+            "python", "-c", SHOW_URLS, EMBEDDED_PGDATA=str(data_dir)
+        )
+
+        assert status == 0, errors  # migrated as app_owner, which is no superuser
+        urls = [make_url(url) for url in output.split()]
+        assert [url.username for url in urls] == ["app_owner", "app_app", "app_reader"]
+        for url in urls:
+            password_file = data_dir / f"{url.username}.password"
+            assert password_file.read_text() == url.password
+            assert password_file.stat().st_mode & 0o777 == 0o600
+        assert again == 0
+        # The same roles and passwords, kept (the port is the server's of the moment).
+        kept = [(url.username, url.password) for url in map(make_url, output_again.split())]
+        assert kept == [(url.username, url.password) for url in urls]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
+from pg_runtime.testing import role_env
 from sqlalchemy.engine import URL
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ async def unmigrated_database(run_databases: RunDatabases, worker_name: str) -> 
 async def test_make_serve_migrates_and_serves_from_the_runtime_only_environment(
     unmigrated_database: URL,
 ) -> None:
-    env = {"DATABASE_URL": unmigrated_database.render_as_string(hide_password=False)}
+    env = role_env(unmigrated_database)
     with Served(env, command=["make", "--no-print-directory", "serve"]) as served:
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
             ready = await client.get("/health/ready")

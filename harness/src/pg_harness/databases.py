@@ -30,6 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from pg_harness.project import project
+from pg_harness.roles import (
+    RunRoles,
+    create_template_owner,
+    drop_role,
+    hand_over,
+    marked_roles,
+    quoted,
+)
 from pg_harness.urls import with_database
 
 PREFIX = "pytest_r"
@@ -56,6 +64,9 @@ def migrations_fingerprint(root: Path | None = None) -> str:
     # what they import, the Alembic set-up, the locked versions that render the DDL.
     root = root or project().root
     digest = hashlib.sha256()
+    # How the harness builds a template counts too: one from before its objects belonged to a
+    # role of its own (pg_harness.roles) cannot be handed to a run's owner.
+    digest.update(b"objects owned by a role named as the template\0")
     for source in project().schema_sources:
         path = root / source
         files = (
@@ -106,15 +117,30 @@ async def database_names(admin_url: URL, prefix: str) -> set[str]:
         await engine.dispose()
 
 
-async def create_database(admin_url: URL, name: str, template: str = "template0") -> URL:
+async def create_database(
+    admin_url: URL, name: str, template: str = "template0", roles: RunRoles | None = None
+) -> URL:
+    """A database `name` cloned from `template`: the admin's, or (`roles`) owned by the run's
+    owner with the app's and the reader's privileges, its URL then logging in as the owner."""
+    owner = f' OWNER "{roles.owner}"' if roles else ""
     engine = admin_engine(admin_url)
     try:
         async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            await connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{owner}'))
             await connection.execute(text(f"COMMENT ON DATABASE \"{name}\" IS '{MARK}'"))
     finally:
         await engine.dispose()
-    return with_database(admin_url, name)
+    url = with_database(admin_url, name)
+    if roles is None:
+        return url
+    clone = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with clone.connect() as connection:
+            # A kept template's objects belong to a role named as it (build_template).
+            await hand_over(connection, None if template == "template0" else template, roles)
+    finally:
+        await clone.dispose()
+    return url.set(username=roles.owner, password=roles.password)
 
 
 async def drop_database(admin_url: URL, name: str) -> None:
@@ -141,6 +167,7 @@ async def _drop(connection: AsyncConnection, name: str) -> None:
     if is_template:
         await connection.execute(text(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false'))
     await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await drop_role(connection, name)  # a kept template's: the role its objects belonged to
 
 
 @dataclass
@@ -153,6 +180,7 @@ class TestRun:
     number: int
     _engine: AsyncEngine
     _lock: AsyncConnection
+    roles: RunRoles
     template_builds: int = 0
 
     @classmethod
@@ -167,20 +195,32 @@ class TestRun:
             )
             if taken:
                 break
-        run = cls(admin_url, number, engine, lock)
+        roles = RunRoles(f"{PREFIX}{number}", secrets.token_urlsafe(24))
+        run = cls(admin_url, number, engine, lock, roles)
         await run._drop_leftovers_of_dead_runs()
+        await roles.create(lock)
         return run
 
     def database(self, what: str) -> str:
         return database_name(self.number, what)
 
-    async def build_template(self) -> str:
-        """A database at the head revision, built by the real migrations, closed to connections."""
+    async def build_template(self, owner: str | None = None) -> str:
+        """A database at the head revision, built by the real migrations, closed to connections.
+
+        Migrated as `owner` (default: a role named as the database), a role that is no
+        superuser, as production's migrations run as the schema's owner; the clones hand
+        its objects to their run's owner.
+        """
         name = self.database("template")
+        owner = owner or name
+        await create_template_owner(self._lock, owner)
         url = await create_database(self.admin_url, name)
         engine = create_async_engine(url, poolclass=NullPool)
         try:
             async with engine.connect() as connection:
+                await connection.execute(text(f"GRANT CREATE ON SCHEMA public TO {quoted(owner)}"))
+                await connection.execute(text(f"SET ROLE {quoted(owner)}"))
+                await connection.commit()
                 await project().migrations.upgrade(connection)
         finally:
             # CREATE DATABASE ... TEMPLATE fails while anything is connected to the template.
@@ -213,7 +253,7 @@ class TestRun:
             await self._lock.execute(text(lock.format(kind="")), build)
             try:
                 if not await self._exists(name):
-                    built = await self.build_template()
+                    built = await self.build_template(owner=name)
                     await self._lock.execute(text(f'ALTER DATABASE "{built}" RENAME TO "{name}"'))
             finally:
                 await self._lock.execute(text(unlock.format(kind="")), build)
@@ -231,6 +271,12 @@ class TestRun:
         try:
             for name in await self._databases_of(self.number):
                 await _drop(self._lock, name)
+            # Last, owner last: a role that owns something cannot be dropped.
+            for role in sorted(
+                await marked_roles(self._lock, f"{PREFIX}{self.number}_"),
+                key=lambda name: name == self.roles.owner,
+            ):
+                await drop_role(self._lock, role)
         finally:
             await self._lock.close()
             await self._engine.dispose()
@@ -265,6 +311,20 @@ class TestRun:
                     text("SELECT pg_advisory_unlock(:class, :run)"),
                     {"class": LOCK_CLASS, "run": run},
                 )
+        await self._drop_roles_of_dead_runs()
+
+    async def _drop_roles_of_dead_runs(self) -> None:
+        # After their databases: a role that owns objects cannot be dropped.
+        for name in await marked_roles(self._lock, PREFIX):
+            match = _NAME.match(name)
+            if match is None or int(match[1]) == self.number:
+                continue
+            run = {"class": LOCK_CLASS, "run": int(match[1])}
+            if await self._lock.scalar(text("SELECT pg_try_advisory_lock(:class, :run)"), run):
+                try:
+                    await drop_role(self._lock, name)
+                finally:
+                    await self._lock.execute(text("SELECT pg_advisory_unlock(:class, :run)"), run)
 
 
 async def drop_kept_templates(
@@ -292,4 +352,19 @@ async def drop_kept_templates(
             await connection.execute(
                 text("SELECT pg_advisory_unlock(:class, hashtext(:name))"), key
             )
+    # The role of a template dropped without it (by a harness from before roles, say).
+    for role in await marked_roles(connection, kept_templates_prefix(root)):
+        if (
+            role != keep
+            and _is_kept_template_of(root, role)
+            and not await _exists(connection, role)
+        ):
+            await drop_role(connection, role)
     return dropped
+
+
+async def _exists(connection: AsyncConnection, database: str) -> bool:
+    found = await connection.scalar(
+        text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+    )
+    return found is not None

@@ -160,7 +160,7 @@ async def database_at(
 
         async def at(revision: str) -> DatabaseAtRevision:
             name = database_name(run_databases.run, f"{worker_name}_at_{next(_numbers)}")
-            url = await create_database(run_databases.admin_url, name)
+            url = await create_database(run_databases.admin_url, name, roles=run_databases.roles)
             cleanup.push_async_callback(drop_database, run_databases.admin_url, name)
             engine = create_async_engine(url, poolclass=NullPool)
             cleanup.push_async_callback(engine.dispose)
@@ -173,9 +173,10 @@ async def database_at(
 
 @pytest.fixture
 def pgbouncer(run_databases: RunDatabases) -> Iterator[PgBouncer]:
-    """A PgBouncer of this test's own, in transaction mode, in front of the run's server."""
+    """A PgBouncer of this test's own, in transaction mode, in front of the run's server,
+    serving the run's roles (SCRAM)."""
     require_pgbouncer()
-    bouncer = PgBouncer(run_databases.admin_url)
+    bouncer = PgBouncer(run_databases.admin_url, users=run_databases.roles.passwords)
     bouncer.start()
     yield bouncer
     bouncer.stop()

@@ -13,6 +13,7 @@ import ctypes
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -35,6 +36,8 @@ def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer")  # Debian installs it in /usr/sbin
 
 
+# auth_type = scram-sha-256 with plain passwords in the auth file: PgBouncer 1.14+.
+SCRAM_FROM = (1, 14)
 # PgBouncer tracks prepared statements in transaction mode from 1.21, when
 # max_prepared_statements is set: clients may then keep their statement caches on.
 TRACKS_PREPARED_STATEMENTS_FROM = (1, 21)
@@ -68,8 +71,13 @@ class PgBouncer:
     # (certificate, key) files: clients must then speak TLS (client_tls_sslmode=require).
     tls: tuple[Path, Path] | None = None
     account: Account = field(default_factory=server_account)
+    # Who may log in through it, with their passwords (the run's roles); clients prove
+    # theirs with SCRAM, and PgBouncer logs in to the server with it. The server's own
+    # login is served too if it has a password (an embedded server's).
+    users: dict[str, str] = field(default_factory=dict)
     _guard: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: Path | None = field(default=None, init=False, repr=False)
+    _passwords: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     port: int = field(default=0, init=False)
     # Set by start(), from the version found: whether it tracks prepared statements (the
     # app's DB_PGBOUNCER_PREPARED_STATEMENTS).
@@ -79,19 +87,26 @@ class PgBouncer:
         binary = pgbouncer_binary()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
-        self.tracks_prepared_statements = (
-            pgbouncer_version(binary) >= TRACKS_PREPARED_STATEMENTS_FROM
-        )
+        version = pgbouncer_version(binary)
+        if version < SCRAM_FROM:
+            raise RuntimeError(f"PgBouncer {version} cannot authenticate with SCRAM: 1.14+")
+        self.tracks_prepared_statements = version >= TRACKS_PREPARED_STATEMENTS_FROM
         prepared = "max_prepared_statements = 200\n" if self.tracks_prepared_statements else ""
         port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self._dir.chmod(0o755)
-        # Clients are trusted; PgBouncer logs in to the server with the password here (an
-        # embedded server has one).
-        password = self.server.password or ""
+        users = dict(self.users)
+        # The server's own login too. A server on trust gives it no password: clients then
+        # prove one of ours to PgBouncer (url_for gives it), and the server asks for none.
+        users.setdefault(
+            str(self.server.username), self.server.password or secrets.token_urlsafe(16)
+        )
+        self._passwords = users
+        # Created with its final mode: the passwords are never readable by others.
         userlist = self._dir / "userlist.txt"
-        userlist.write_text(f'"{self.server.username}" "{password}"\n')
-        userlist.chmod(0o600)
+        descriptor = os.open(userlist, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.writelines(f'"{name}" "{password}"\n' for name, password in users.items())
         tls = ""
         if self.tls is not None:
             certificate, key = self._dir / "server.crt", self._dir / "server.key"
@@ -112,7 +127,7 @@ class PgBouncer:
 listen_addr = 127.0.0.1
 listen_port = {port}
 unix_socket_dir =
-auth_type = trust
+auth_type = scram-sha-256
 auth_file = {self._dir / "userlist.txt"}
 pool_mode = {self.pool_mode}
 query_wait_timeout = {self.query_wait_timeout}
@@ -145,12 +160,13 @@ server_login_retry = 0.1
         )
         self._wait_until_listening(port)
         self.port = port
-        return self.server.set(port=port)
+        return self.url_for(self.server)
 
     def url_for(self, database_url: URL) -> URL:
         """`database_url` (a database on `server`), reached through PgBouncer."""
         assert self.port, "start() first"
-        return database_url.set(host="127.0.0.1", port=self.port)
+        password = self._passwords.get(str(database_url.username), database_url.password)
+        return database_url.set(host="127.0.0.1", port=self.port, password=password)
 
     def stop(self) -> None:
         if self._guard is not None:

@@ -24,6 +24,7 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy.engine import URL
 
 from pg_harness.databases import (
+    PREFIX,
     TestRun,
     create_database,
     database_name,
@@ -33,6 +34,7 @@ from pg_harness.databases import (
 from pg_harness.embedded.dev import kept_data_dir, own_parent
 from pg_harness.embedded.server import EmbeddedPostgres
 from pg_harness.pgbouncer import INSTALL_HINT, PgBouncer, pgbouncer_binary
+from pg_harness.roles import RunRoles
 from pg_harness.urls import asyncpg_url
 
 
@@ -44,6 +46,8 @@ class RunDatabases:
     run: int
     template: str
     template_builds: int
+    # The run's roles' password (pg_harness.roles): its databases log in as its owner.
+    roles_password: str
     # TEST_PGBOUNCER=1: the port of the run's PgBouncer, which the app under test goes through,
     # and whether it tracks prepared statements (PgBouncer 1.21+).
     pgbouncer_port: int | None = None
@@ -55,11 +59,15 @@ class RunDatabases:
         empty (`migrated=False`); dropped on leaving."""
         name = database_name(self.run, what)
         template = self.template if migrated else "template0"
-        url = await create_database(self.admin_url, name, template=template)
+        url = await create_database(self.admin_url, name, template=template, roles=self.roles)
         try:
             yield url
         finally:
             await drop_database(self.admin_url, name)
+
+    @property
+    def roles(self) -> RunRoles:
+        return RunRoles(f"{PREFIX}{self.run}", self.roles_password)
 
     def to_workerinput(self) -> dict[str, object]:
         return {
@@ -67,6 +75,7 @@ class RunDatabases:
             "test_run": self.run,
             "test_template": self.template,
             "test_template_builds": self.template_builds,
+            "test_roles_password": self.roles_password,
             "test_pgbouncer_port": self.pgbouncer_port or 0,
             "test_pgbouncer_prepared_statements": self.pgbouncer_prepared_statements,
         }
@@ -78,6 +87,7 @@ class RunDatabases:
             int(str(data["test_run"])),
             str(data["test_template"]),
             int(str(data["test_template_builds"])),
+            str(data["test_roles_password"]),
             int(str(data["test_pgbouncer_port"])) or None,
             bool(data["test_pgbouncer_prepared_statements"]),
         )
@@ -108,22 +118,27 @@ class TestServer:
         # handed a template the current code built: its own migrations are not the point.
         given = os.environ.get(GIVEN_TEMPLATE)
         template = self._portal.call(self._run.kept_template, given or kept_template_name())
-        pgbouncer = self._start_pgbouncer(admin_url) if os.environ.get("TEST_PGBOUNCER") else None
+        pgbouncer = (
+            self._start_pgbouncer(admin_url, self._run.roles)
+            if os.environ.get("TEST_PGBOUNCER")
+            else None
+        )
         return RunDatabases(
             admin_url,
             self._run.number,
             template,
             self._run.template_builds,
+            self._run.roles.password,
             pgbouncer.port if pgbouncer else None,
             pgbouncer.tracks_prepared_statements if pgbouncer else False,
         )
 
-    def _start_pgbouncer(self, admin_url: URL) -> PgBouncer:
+    def _start_pgbouncer(self, admin_url: URL, roles: RunRoles) -> PgBouncer:
         if pgbouncer_binary() is None:
             raise RuntimeError(f"TEST_PGBOUNCER is set, but {INSTALL_HINT}")
         # Each test holds a transaction, so a server connection, for its whole length: one
         # per xdist worker, with room for the tests that open more.
-        self._pgbouncer = PgBouncer(admin_url, pool_size=20)
+        self._pgbouncer = PgBouncer(admin_url, pool_size=20, users=roles.passwords)
         self._pgbouncer.start()
         return self._pgbouncer
 

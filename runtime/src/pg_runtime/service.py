@@ -16,6 +16,7 @@ from pg_runtime.json_bodies import StrictJsonBodies
 from pg_runtime.migrations import Migrations
 from pg_runtime.observability import metrics, tracing
 from pg_runtime.observability.requests import ObservedRequests
+from pg_runtime.privileges import check_roles
 from pg_runtime.sessions import DatabaseSessionManager
 from pg_runtime.settings import RuntimeSettings
 
@@ -77,6 +78,7 @@ def _lifespan(
         # each worker migrates, taking turns.
         if settings.migrate_on_start:
             await migrations.upgrade_database(settings)
+        await check_roles(settings)
         sessionmanager.init(settings)
         if tracer_provider is not None:
             tracing.trace_queries(sessionmanager.engines, tracer_provider)

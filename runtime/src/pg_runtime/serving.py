@@ -17,6 +17,7 @@ from pg_runtime.migrations import Migrations
 from pg_runtime.observability.logs import configure_logging, logging_config
 from pg_runtime.observability.metrics import shared_across_workers
 from pg_runtime.observability.metrics_port import MetricsPortError, metrics_port
+from pg_runtime.privileges import check_roles
 from pg_runtime.settings import InvalidSettingsError, RuntimeSettings, SettingsT
 
 
@@ -43,6 +44,10 @@ def serve(settings: RuntimeSettings, migrations: Migrations, app_path: str) -> N
     configure_logging(settings)  # the supervisor's own lines: migrations, workers started
     if settings.migrate_on_start:
         _migrate(settings, migrations)
+    try:  # once here, for a refusal in one line; each worker's start-up checks again
+        asyncio.run(check_roles(settings))
+    except InvalidSettingsError as exc:
+        sys.exit(f"error: {exc}")
     with shared_across_workers(settings.workers), _metrics_served(settings):
         uvicorn.run(
             app_path,

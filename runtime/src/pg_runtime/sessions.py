@@ -188,7 +188,10 @@ class DatabaseSessionManager:
             # first, so that no engine is left open when there is none.
             asyncio.get_running_loop()
         self._engine = create_app_engine(settings, settings.database_url)
-        self._read_engine = create_app_engine(settings, settings.database_url, read_only=True)
+        # As a role that can only read, if there is one: then no statement a handler runs
+        # makes a GET write, whatever it SETs first.
+        reader_url = settings.database_reader_url or settings.database_url
+        self._read_engine = create_app_engine(settings, reader_url, read_only=True)
         # Handlers read attributes after commit; expiring them would force a lazy
         # load outside the greenlet and raise MissingGreenlet.
         self._sessionmaker = async_sessionmaker(

@@ -66,6 +66,14 @@ class RuntimeSettings(BaseSettings):
     # DATABASE_URL goes through PgBouncer in transaction mode: no prepared statements
     # cached across transactions, and timeouts set per transaction (pg_runtime/engine.py).
     db_behind_pgbouncer: bool = False
+    # The primary, as a role that can only read (docs/roles.md; `make roles` creates it):
+    # GET requests' reads on the primary use it. Unset: DATABASE_URL's role, kept read-only
+    # by a default that a handler could undo.
+    database_reader_url: DatabaseURL | None = None
+    # What production start-up does with an app role that is a superuser or owns the schema,
+    # or a reader that can write (pg_runtime/privileges.py): refuse, or warn (for a provider
+    # that gives one login and cannot create roles). Development always warns.
+    db_role_check: Literal["refuse", "warn"] = "refuse"
     # PgBouncer 1.21+ with max_prepared_statements > 0 tracks prepared statements in
     # transaction mode: asyncpg's statement caches then stay on behind it. The app cannot
     # ask PgBouncer its version; say here what yours does.
@@ -171,7 +179,11 @@ class RuntimeSettings(BaseSettings):
                 "DB_BEHIND_PGBOUNCER=true needs DIRECT_URL: migrations must reach the "
                 "server itself, not PgBouncer"
             )
-        pooled = [self.database_url, *self.database_read_url] if self.db_behind_pgbouncer else []
+        pooled = (
+            [self.database_url, self.database_reader_url, *self.database_read_url]
+            if self.db_behind_pgbouncer
+            else []
+        )
         if any(url is not None and "options" in url.query for url in pooled):
             # PgBouncer refuses `options` as a startup parameter; a session-level SET
             # would stay on a server connection other clients get next.
@@ -195,6 +207,8 @@ class RuntimeSettings(BaseSettings):
                     "standby: use read-write or primary (or none); standbys go in "
                     "DATABASE_READ_URL"
                 )
+        if self.database_reader_url and self.database_url is None:
+            raise ValueError("DATABASE_READER_URL needs DATABASE_URL: writes go to the primary")
         if self.database_read_url and self.database_url is None:
             raise ValueError("DATABASE_READ_URL needs DATABASE_URL: writes go to the primary")
         return self

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from pg_runtime.dependencies import SessionDependencies
+from pg_runtime.roles import Roles
 from pg_runtime.sessions import ReadOnlySession
 from pg_runtime.settings import RuntimeSettings, SettingsT
 
@@ -31,13 +32,43 @@ def forget_developer_settings(settings_class: type[RuntimeSettings]) -> None:
     os.environ["ENV_FILE"] = ""
 
 
+# pg_harness gives each test run three roles, `<run>_owner`, `<run>_app` and `<run>_reader`,
+# with one password: a URL that logs in as such an owner stands for all three, as
+# production's DIRECT_URL, DATABASE_URL and DATABASE_READER_URL do.
+_OWNER_SUFFIX = "_owner"
+
+
+def role_urls(database_url: URL) -> dict[str, URL]:
+    """The settings' URLs for `database_url`: if it logs in as a test run's owner,
+    DIRECT_URL as it, DATABASE_URL as the run's app role, DATABASE_READER_URL as its reader;
+    otherwise DATABASE_URL alone."""
+    user = database_url.username or ""
+    if not user.endswith(_OWNER_SUFFIX):
+        return {"database_url": database_url}
+    roles = Roles.with_prefix(user, user.removesuffix(_OWNER_SUFFIX))
+    return {
+        "direct_url": database_url,
+        "database_url": database_url.set(username=roles.app),
+        "database_reader_url": database_url.set(username=roles.reader),
+    }
+
+
+def role_env(database_url: URL) -> dict[str, str]:
+    """`role_urls(database_url)` as environment variables, for a process a test starts."""
+    return {
+        name.upper(): url.render_as_string(hide_password=False)
+        for name, url in role_urls(database_url).items()
+    }
+
+
 def settings_for(
     settings_class: type[SettingsT], database_url: URL, **settings: object
 ) -> SettingsT:
-    """`settings_class` on `database_url` and `settings` alone: no environment, no `.env`."""
+    """`settings_class` on `database_url` (`role_urls`) and `settings` alone: no environment,
+    no `.env`."""
     # pydantic-settings' own keyword arguments (_env_file) beside the fields: typed as
     # neither, the call is checked by pydantic when it runs.
-    given: dict[str, Any] = {"database_url": database_url, **settings}
+    given: dict[str, Any] = {**role_urls(database_url), **settings}
     return settings_class(_env_file=None, **given)
 
 
@@ -52,13 +83,15 @@ def settings_through(
     statements), migrations going around it."""
     if pgbouncer_port is None:
         return settings_for(settings_class, database_url)
-    return settings_for(
-        settings_class,
-        database_url.set(port=pgbouncer_port),
-        db_behind_pgbouncer=True,
-        direct_url=database_url,
-        db_pgbouncer_prepared_statements=pgbouncer_prepared_statements,
-    )
+    given: dict[str, Any] = {
+        name: url.set(port=pgbouncer_port) for name, url in role_urls(database_url).items()
+    }
+    given |= {
+        "db_behind_pgbouncer": True,
+        "direct_url": database_url,
+        "db_pgbouncer_prepared_statements": pgbouncer_prepared_statements,
+    }
+    return settings_class(_env_file=None, **given)
 
 
 def sessions_on(connection: AsyncConnection, sessions: SessionDependencies) -> dict[Any, Any]:

@@ -14,6 +14,7 @@ import pytest
 from pg_harness.prometheus import Prometheus, require_prometheus
 from pg_harness.served import Served
 from pg_runtime.observability.request_id import HEADER
+from pg_runtime.testing import role_env
 from served_probe import PROBE_COMMAND, probe_env, served_probe
 from sqlalchemy.engine import URL
 
@@ -25,7 +26,7 @@ REQUESTS = 40
 
 
 def served_env(url: URL, **settings: str) -> dict[str, str]:
-    return {"DATABASE_URL": url.render_as_string(hide_password=False), **settings}
+    return {**role_env(url), **settings}
 
 
 def json_lines(log: str) -> list[dict[str, Any]]:

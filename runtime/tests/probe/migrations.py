@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pg_runtime import roles
 from pg_runtime.migrations import Migrations
 
 PROBE_ROOT = Path(__file__).resolve().parent
@@ -13,3 +14,5 @@ migrations = Migrations(ALEMBIC_INI)
 upgrade = migrations.upgrade
 downgrade = migrations.downgrade
 alembic_config = migrations.config
+# The app's and the reader's privileges in each test database, as `make roles` grants them.
+grant_roles = roles.grant_roles

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
 from pg_harness.urls import asyncpg_connect_args
+from pg_runtime.testing import role_env
 from probe.migrations import alembic_config
 from probe.routes import router
 from served_probe import served_probe
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def env_for(url: URL, **settings: str) -> dict[str, str]:
-    return {"DATABASE_URL": url.render_as_string(hide_password=False), **settings}
+    return {**role_env(url), **settings}
 
 
 async def wait_for(condition: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
@@ -72,7 +73,7 @@ async def test_serve_migrates_then_each_worker_owns_its_pool(
     with ExitStack() as stack:
         if through_pgbouncer:  # as docs/production.md sets it up
             require_pgbouncer()
-            bouncer = PgBouncer(run_databases.admin_url)
+            bouncer = PgBouncer(run_databases.admin_url, users=run_databases.roles.passwords)
             stack.callback(bouncer.stop)
             bouncer.start()
             env |= env_for(bouncer.url_for(unmigrated_database), DB_BEHIND_PGBOUNCER="true")

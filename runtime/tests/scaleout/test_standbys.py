@@ -16,6 +16,7 @@ from migration_runner.test_cli import alembic
 from observability.scrape import this_process, value
 from pg_harness.embedded.standby import Standby
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.server import RunDatabases
 from pg_harness.urls import connected
 from probe.factory import create_app
 from probe.settings import ProbeSettings
@@ -218,12 +219,14 @@ async def standby_admin_scalar(standby: Standby, query: str) -> object:
 
 
 async def test_reads_through_a_pgbouncer_in_front_of_each_server(
-    primary: URL, standby: Standby
+    primary: URL, standby: Standby, run_databases: RunDatabases
 ) -> None:
     require_pgbouncer()
     await standby.wait_caught_up()
     standby_url = standby.url(primary.database or "")
-    to_primary, to_standby = PgBouncer(primary), PgBouncer(standby_url)
+    # To the primary as the run's app and reader roles; to the standby as its admin.
+    to_primary = PgBouncer(primary, users=run_databases.roles.passwords)
+    to_standby = PgBouncer(standby_url)
     with to_primary, to_standby:
         settings = standby_settings(
             to_primary.url_for(primary),

@@ -13,10 +13,11 @@ import asyncpg
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from in_process import app_client
+from in_process import app_client, settings_for
 from observability.scrape import this_process, value
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
 from pg_harness.server import RunDatabases
+from pg_runtime.testing import role_urls
 from probe.dependencies import ReadSession, WriteSession
 from probe.factory import create_app
 from probe.session import sessionmanager
@@ -45,7 +46,9 @@ def app_database_url(
         return
     require_pgbouncer()
     # One server connection: every transaction of every client lands on it.
-    with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
+    with PgBouncer(
+        run_databases.admin_url, users=run_databases.roles.passwords, pool_size=1
+    ) as bouncer_url:
         yield fresh_database.set(port=bouncer_url.port)
 
 
@@ -75,11 +78,12 @@ def misbehaving_app(settings: ProbeSettings) -> FastAPI:
 async def serving(
     url: URL, through_pgbouncer: bool, pool_timeout: float = 10
 ) -> AsyncIterator[AsyncClient]:
-    settings = ProbeSettings(
+    # As the run's app and reader roles, DIRECT_URL the owner (not used here; PgBouncer
+    # mode requires one).
+    settings = settings_for(
+        url,
         db_pool_timeout=pool_timeout,
-        database_url=url,
         db_behind_pgbouncer=through_pgbouncer,
-        direct_url=url,  # not used here; PgBouncer mode requires one
         db_statement_timeout=STATEMENT_TIMEOUT,
         db_idle_in_transaction_timeout=IDLE_IN_TRANSACTION_TIMEOUT,
         # One connection: the requests after a timeout must be served by it (or its
@@ -87,7 +91,6 @@ async def serving(
         db_pool_size=1,
         db_read_pool_size=1,
         db_max_overflow=0,
-        _env_file=None,
     )
     app = misbehaving_app(settings)
     async with app_client(app) as client:
@@ -163,16 +166,21 @@ async def test_timeouts_set_through_pgbouncer_stay_in_their_transaction(
     run_databases: RunDatabases, fresh_database: URL
 ) -> None:
     require_pgbouncer()
-    with PgBouncer(run_databases.admin_url, pool_size=1) as bouncer_url:
+    with PgBouncer(
+        run_databases.admin_url, users=run_databases.roles.passwords, pool_size=1
+    ) as bouncer_url:
         url = fresh_database.set(port=bouncer_url.port)
         async with serving(url, through_pgbouncer=True) as client:
             assert (await client.get("/timeouts")).status_code == 200
-            # Another client, outside any transaction, on the same (only) server connection.
+            # Another client, outside any transaction, on the same (only) server connection
+            # (PgBouncer's pools are per user: the reader's, which the GET read through).
+            reader = role_urls(url)["database_reader_url"]
             other = await asyncpg.connect(
-                host=url.host,
-                port=url.port,
-                user=url.username,
-                database=url.database,
+                host=reader.host,
+                port=reader.port,
+                user=reader.username,
+                password=reader.password,
+                database=reader.database,
                 statement_cache_size=0,
             )
             try:

@@ -71,7 +71,9 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 @pytest.fixture(scope="module")
 def tls_port(run_databases: RunDatabases, certificates: Certificates) -> Iterator[int]:
     require_pgbouncer()
-    bouncer = PgBouncer(run_databases.admin_url, tls=certificates.server)
+    bouncer = PgBouncer(
+        run_databases.admin_url, users=run_databases.roles.passwords, tls=certificates.server
+    )
     bouncer.start()
     try:
         yield bouncer.port

@@ -17,6 +17,7 @@ import pytest
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
 from pg_harness.urls import asyncpg_connect_args
+from pg_runtime.testing import role_env
 from probe.settings import ProbeSettings
 from served_probe import peak_memory_kib, served_probe
 from sqlalchemy.engine import URL
@@ -32,7 +33,7 @@ TWENTY_MB = 20 * 1024 * 1024
 def env_for(url: URL, max_body_size: int) -> dict[str, str]:
     # Given even at the default: a MAX_BODY_SIZE in the environment or .env must not count.
     return {
-        "DATABASE_URL": url.render_as_string(hide_password=False),
+        **role_env(url),
         "MAX_BODY_SIZE": str(max_body_size),
     }
 

@@ -11,6 +11,7 @@ COMMAND is found, and finds its own tools, with the interpreter's bin folder fir
 (starter.py), or when Ctrl-C or SIGTERM reaches it.
 """
 
+import asyncio
 import os
 import shutil
 import signal
@@ -18,7 +19,8 @@ import subprocess
 import sys
 from types import FrameType
 
-from pg_harness.embedded.dev import dev_database
+from pg_harness.embedded.dev import dev_data_dir, dev_database
+from pg_harness.embedded.dev_roles import dev_role_urls
 from pg_harness.embedded.starter import watch_starter
 from pg_harness.embedded.tools import interpreter_bin, with_interpreter_tools
 from pg_harness.project import project
@@ -41,7 +43,8 @@ def main(command: list[str]) -> int:
     if configured:
         return run(command, program, env)
     with dev_database() as url:
-        env["DATABASE_URL"] = url.render_as_string(hide_password=False)
+        # As production runs: migrations as the owner, requests as the app's roles.
+        env |= asyncio.run(dev_role_urls(url, dev_data_dir()))
         return run(command, program, env)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from pg_runtime.migrations import MIGRATION_CALL, Migrations
 from pg_runtime.migrations.engine import create_migration_engine
 from pg_runtime.migrations.lock import MigrationLockTimeoutError, migration_lock
+from pg_runtime.roles import version_table_read_only
 from pg_runtime.settings import InvalidSettingsError, RuntimeSettings
 
 
@@ -44,6 +45,9 @@ def run_env(
         configure(connection=connection)
         with context.begin_transaction(), _unknown_revision_explained():
             context.run_migrations()
+            migration = context.get_context()
+            table, schema = migration.version_table, migration.version_table_schema
+            connection.exec_driver_sql(version_table_read_only(table, schema))
 
     def run(connection: Connection, lock_timeout: float, wait_timeout: float | None) -> None:
         if context.get_x_argument(as_dictionary=True).get("migration_lock") == "off":
