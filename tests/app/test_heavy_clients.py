@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 from pg_harness.served import Served
+from pg_runtime.testing import role_env
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -89,11 +90,8 @@ async def test_40_clients_paging_a_heavy_users_notes_leave_an_unrelated_read_ans
 ) -> None:
     heavy, light = await plant_users(fresh_database)
     read_before = await rows_read_from_note(fresh_database)
-    env = {
-        "DATABASE_URL": fresh_database.render_as_string(hide_password=False),
-        "WORKERS": "1",
-        "ACCESS_LOG": "false",
-    }
+    # As in production: the app's role writes, the reader's reads (the pool under test).
+    env = role_env(fresh_database) | {"WORKERS": "1", "ACCESS_LOG": "false"}
     heavy_answers: Counter[int] = Counter()
     stop = asyncio.Event()
 
