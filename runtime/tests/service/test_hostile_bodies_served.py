@@ -13,6 +13,7 @@ import httpx
 import pytest
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
+from pg_runtime.testing import role_env
 from served_probe import served_probe
 from sqlalchemy.engine import URL
 
@@ -42,7 +43,7 @@ async def database(run_databases: RunDatabases, worker_name: str) -> AsyncIterat
 @pytest.fixture(scope="module")
 def served(database: URL) -> Iterator[Served]:
     """`python -m probe`, one worker, the default limits."""
-    env = {"DATABASE_URL": database.render_as_string(hide_password=False), "WORKERS": "1"}
+    env = {**role_env(database), "WORKERS": "1"}
     with served_probe(env) as served:
         yield served
 

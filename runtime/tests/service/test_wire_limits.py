@@ -19,6 +19,7 @@ import pytest
 from anyio import to_thread
 from pg_harness.served import Served
 from pg_harness.server import RunDatabases
+from pg_runtime.testing import role_env
 from probe.settings import ProbeSettings
 from served_probe import peak_memory_kib, served_probe
 from sqlalchemy.engine import URL
@@ -50,7 +51,8 @@ def env_for(database: URL, **settings: object) -> dict[str, str]:
         "keep_alive_timeout": TIMEOUT,
         "max_connections": 100,
     }
-    return {"DATABASE_URL": database.render_as_string(hide_password=False)} | {
+    # As production runs it: the app and reader roles, the owner for migrations only.
+    return role_env(database) | {
         name.upper(): str(value) for name, value in (defaults | settings).items()
     }
 
