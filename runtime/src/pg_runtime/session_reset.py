@@ -129,4 +129,8 @@ def _reset_before_commit(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "rollback")
     def forget(connection: Connection) -> None:
+        # Ended under it (a timeout, PgBouncer closing it): its info may not be read until
+        # this rollback is done, and is cleared when its pool record connects again.
+        if connection.invalidated:
+            return
         connection.info.pop(_MAY_HAVE_CHANGED, None)  # the rollback undid it
