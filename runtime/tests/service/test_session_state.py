@@ -5,6 +5,7 @@ One connection per pool, one server connection behind PgBouncer: the next reques
 connection is certainly the one the handler changed.
 """
 
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,8 +14,9 @@ import pytest
 from httpx import AsyncClient
 from in_process import app_client, settings_for
 from pg_harness.pgbouncer import PgBouncer, require_pgbouncer
+from pg_harness.roles import ROLE_MARK
 from pg_harness.server import RunDatabases
-from pg_harness.urls import asyncpg_connect_args
+from pg_harness.urls import asyncpg_connect_args, connected
 from probe.dependencies import ReadSession, WriteSession
 from probe.factory import create_app
 from probe.models import Probe
@@ -44,7 +46,7 @@ LEFT_BEHIND: dict[str, list[str | Executable]] = {
     "statement_timeout": ["SET statement_timeout = 0"],
     "set_config": ["SELECT set_config('statement_timeout', '0', false)"],
     "search_path": ["SET search_path = pg_catalog"],
-    "role": ["SET ROLE pg_monitor"],  # the tests' user is a superuser: any role will do
+    "role": ["SET ROLE {settable_role}"],  # a role of the test's own (settable_role)
     "advisory lock": ["SELECT pg_advisory_lock(25)"],
     # Core, not raw SQL: what the ORM and Core build is reset only when it names such a function.
     "set_config from Core": [select(func.set_config("statement_timeout", "0", False))],
@@ -58,30 +60,52 @@ async def state_of(session: AsyncSession) -> dict[str, Any]:
     return dict((await session.execute(STATE)).one()._mapping)
 
 
-async def leave(session: AsyncSession, case: str) -> dict[str, Any]:
+async def leave(session: AsyncSession, case: str, settable_role: str) -> dict[str, Any]:
     """Run `case`'s statements; the state they made, seen before the request ends."""
     flipped = "off" if (await state_of(session))["read_only"] == "on" else "on"
     for statement in LEFT_BEHIND[case]:
         if isinstance(statement, str):
-            statement = text(statement.format(flipped=flipped))
+            statement = text(statement.format(flipped=flipped, settable_role=settable_role))
         await session.execute(statement)
     during = await state_of(session)
     await session.commit()  # behind PgBouncer, a rollback alone would undo most of it
     return during
 
 
+@pytest.fixture
+async def settable_role(run_databases: RunDatabases) -> AsyncIterator[str]:
+    """A role the run's app and reader roles may SET ROLE to, and nothing more: it can
+    neither log in nor reach a table (the app's roles are no superusers, nor members of
+    any built-in role). Marked as the harness's, so a run that dies leaves it to the next."""
+    roles = run_databases.roles
+    name = f"{roles.prefix}_settable{secrets.randbelow(10**6)}"
+    async with connected(run_databases.admin_url) as admin:
+        await admin.execute(f'CREATE ROLE "{name}" NOLOGIN')
+        await admin.execute(f"COMMENT ON ROLE \"{name}\" IS '{ROLE_MARK}'")
+        await admin.execute(f'GRANT "{name}" TO "{roles.app}", "{roles.reader}"')
+    try:
+        yield name
+    finally:
+        async with connected(run_databases.admin_url) as admin:
+            await admin.execute(f'DROP ROLE "{name}"')
+
+
 @pytest.fixture(params=["direct", pytest.param("pgbouncer", marks=pytest.mark.slow)])
 async def client(
-    request: pytest.FixtureRequest, fresh_database: URL, run_databases: RunDatabases
+    request: pytest.FixtureRequest,
+    fresh_database: URL,
+    run_databases: RunDatabases,
+    settable_role: str,
 ) -> AsyncIterator[AsyncClient]:
     one_each = {"db_pool_size": 1, "db_max_overflow": 0, "db_read_pool_size": 1}
     if request.param == "direct":
         settings = settings_for(fresh_database, **one_each)
-        async with served(settings) as client:
+        async with served(settings, settable_role) as client:
             yield client
         return
     require_pgbouncer()
-    bouncer = PgBouncer(run_databases.admin_url, pool_size=1)
+    # Serving the run's roles, as the app logs in as them: one server connection each.
+    bouncer = PgBouncer(run_databases.admin_url, pool_size=1, users=run_databases.roles.passwords)
     bouncer.start()
     try:
         settings = settings_for(
@@ -91,13 +115,13 @@ async def client(
             db_pgbouncer_prepared_statements=bouncer.tracks_prepared_statements,
             **one_each,
         )
-        async with served(settings) as client:
+        async with served(settings, settable_role) as client:
             yield client
     finally:
         bouncer.stop()
 
 
-def served(settings: Any) -> Any:
+def served(settings: Any, settable_role: str = "") -> Any:
     app = create_app(settings)
 
     @app.get("/test/state")
@@ -110,11 +134,11 @@ def served(settings: Any) -> Any:
 
     @app.get("/test/leave/{case}")
     async def leave_on_read(case: str, session: ReadSession) -> dict[str, Any]:
-        return await leave(session, case)
+        return await leave(session, case, settable_role)
 
     @app.post("/test/leave/{case}")
     async def leave_on_write(case: str, session: WriteSession) -> dict[str, Any]:
-        return await leave(session, case)
+        return await leave(session, case, settable_role)
 
     @app.get("/test/orm")
     async def read_with_the_orm(session: ReadSession) -> list[str | None]:
