@@ -1,15 +1,17 @@
 """The previous-release check: in a copy with a release tagged, it passes on a history
 that keeps the schema, and fails a revision that drops a column the release still reads,
-naming the revision and the release's failing tests."""
+naming the revision and the release's failing tests; the release runs on its own runtime."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import anyio.to_thread
+import pg_harness
 import pytest
 from newcomer import BIN, SUITE_TIMEOUT, Newcomer, clean_db_leaves_nothing, passed
 from pg_harness.migrations.checks import head_revision
-from pg_harness.migrations.previous_release import previous_release
+from pg_harness.migrations.previous_release import previous_release, release_environment
 from pg_harness.server import RunDatabases
 from template_example import needs_the_example
 
@@ -112,3 +114,33 @@ def test_without_an_earlier_release_the_check_says_why(tmp_path: Path) -> None:
             ["git", "rev-parse", "main~2"], cwd=history, capture_output=True, text=True, check=True
         ).stdout.strip()
     )
+
+
+def test_the_release_imports_its_own_runtime_and_this_runs_harness(
+    tmp_path: Path, run_databases: RunDatabases
+) -> None:
+    release = tmp_path / "release"
+    for package in ("runtime/src/pg_runtime", "harness/src/pg_harness"):
+        (release / package).mkdir(parents=True)
+        (release / package / "__init__.py").write_text("")
+    members = '[tool.uv.workspace]\nmembers = ["harness", "runtime"]\n'
+    (release / "pyproject.toml").write_text(members)
+
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pg_harness, pg_runtime; print(pg_runtime.__file__, pg_harness.__file__)",
+        ],
+        cwd=release,
+        env=release_environment(release, run_databases),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    runtime, harness = imported.stdout.split()
+    # As the release shipped: its pg_runtime, not this head's.
+    assert Path(runtime) == release / "runtime/src/pg_runtime/__init__.py"
+    # The harness is this run's: it hands the release this head's template and roles.
+    assert Path(harness) == Path(pg_harness.__file__)

@@ -12,6 +12,11 @@ Which release: `PREVIOUS_RELEASE` in the environment, else `previous-release` in
 branch. A shallow clone, or a history with no earlier release, is skipped with the reason.
 Its test run's options: `previous-release-pytest-args` (by default the tests not marked
 slow, without the migration checks, which test that release's own history).
+
+The release runs with its own packages: the `src` folders of its uv workspace members (its
+pg_runtime) come first on its PYTHONPATH, so it runs as it shipped, not on this head's
+runtime (whose new settings, say, it knows nothing of). All but the harness: this run's
+harness serves the nested run this head's template and the run's roles.
 """
 
 import io
@@ -20,6 +25,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -104,12 +110,37 @@ def revisions_since(release: Path) -> list[str]:
     ]
 
 
-def run_release_tests(release: Path, databases: RunDatabases) -> subprocess.CompletedProcess[str]:
+def own_packages(release: Path) -> list[Path]:
+    """The `src` folders of the release's uv workspace members, but the harness's."""
+    pyproject = tomllib.loads((release / "pyproject.toml").read_text())
+    members = pyproject.get("tool", {}).get("uv", {}).get("workspace", {}).get("members", [])
+    harness = __name__.partition(".")[0]
+    return [
+        member / "src"
+        for pattern in members
+        for member in sorted(release.glob(pattern))
+        if (member / "src").is_dir() and not (member / "src" / harness).exists()
+    ]
+
+
+def release_environment(release: Path, databases: RunDatabases) -> dict[str, str]:
+    """The environment the release's tests run in: a run of their own on this run's
+    server and template, the release's own packages imported before this head's."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_INHERITED)}
     env |= {
         "TEST_DATABASE_URL": databases.admin_url.render_as_string(hide_password=False),
         GIVEN_TEMPLATE: databases.template,
     }
+    path = [str(folder) for folder in own_packages(release)]
+    if env.get("PYTHONPATH"):
+        path.append(env["PYTHONPATH"])
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    return env
+
+
+def run_release_tests(release: Path, databases: RunDatabases) -> subprocess.CompletedProcess[str]:
+    env = release_environment(release, databases)
     arguments = project().previous_release_pytest_args or DEFAULT_PYTEST_ARGS
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *arguments],
