@@ -36,7 +36,8 @@ NOTES_PAGE = select(Note).order_by(Note.id).limit(bindparam("limit")).offset(bin
 # ordered by both columns so that nothing else gives that order: with `user_id = :id` the
 # planner also considers walking pk_note and skipping other users' notes, which it picks
 # when it believes this user holds most of the table (and then reads every note numbered
-# before theirs), and fetching every note of the user to sort them (tests/api/test_heavy_user.py).
+# before theirs), and fetching every note of the user to sort them
+# (tests/api/test_notes_of_a_heavy_user.py).
 USER_NOTES_PAGE = (
     select(Note)
     .where(Note.user_id == any_(bindparam("user_ids", type_=ARRAY(Integer))))
