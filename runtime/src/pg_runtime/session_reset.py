@@ -34,7 +34,7 @@ import functools
 from contextlib import suppress
 from typing import Any
 
-from asyncpg.exceptions import InFailedSQLTransactionError
+from asyncpg.exceptions import InFailedSQLTransactionError, InterfaceError, InternalClientError
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -108,12 +108,18 @@ def _reset_on_return(engine: AsyncEngine) -> None:
         driver = dbapi_connection.driver_connection
         if driver.is_closed():
             return  # ended by the server: the pool replaces it at checkout (pg_runtime.engine)
-        dbapi_connection.rollback()  # the transaction SQLAlchemy began, if any
-        if not record.info.pop(_MAY_HAVE_CHANGED, False):
-            return
-        # A BEGIN sent as plain SQL, which SQLAlchemy knows nothing of.
-        script = f"ROLLBACK; {RESET}" if driver.is_in_transaction() else RESET
-        await_(driver.execute(script))
+        try:
+            dbapi_connection.rollback()  # the transaction SQLAlchemy began, if any
+            if not record.info.pop(_MAY_HAVE_CHANGED, False):
+                return
+            # A BEGIN sent as plain SQL, which SQLAlchemy knows nothing of.
+            script = f"ROLLBACK; {RESET}" if driver.is_in_transaction() else RESET
+            await_(driver.execute(script))
+        except (InterfaceError, InternalClientError, OSError):
+            # Returned mid-statement (its request cancelled while the server restarted, say),
+            # or lost meanwhile: not reusable. Closed here, it is replaced at checkout
+            # (pg_runtime.engine), where raising would have the pool log a traceback.
+            driver.terminate()
 
 
 def _reset_before_commit(engine: AsyncEngine) -> None:
