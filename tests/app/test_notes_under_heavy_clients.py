@@ -25,8 +25,10 @@ HEAVY_NOTES = 300_000
 OTHER_NOTES = 30_000
 HEAVY_CLIENTS = 40
 PAGE = 20
-# Far below DB_POOL_TIMEOUT (10 s): the unrelated read waits for no heavy request's end.
-IN_TIME = 2.0
+# Half DB_POOL_TIMEOUT (10 s): a read that waited for a free connection that long would be
+# one a drained pool almost refused. What shows that the heavy pages cost only their own
+# rows is the server's count below; this bound holds on a CI machine running a suite beside.
+IN_TIME = 5.0
 
 
 async def rows_read_from_note(database: URL) -> int:
