@@ -29,8 +29,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
 	$(UV) sync --frozen --compile-bytecode --python $(BIN)/python
 	@touch $@
 
+# A target variable, not `ENVIRONMENT=... command`: that would put a shell between make and
+# the command, and a signal to make's own pid would no longer reach it (pg_harness.embedded).
+run: export ENVIRONMENT ?= development
 run: $(VENV)/.synced
-	ENVIRONMENT=$${ENVIRONMENT:-development} $(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
+	$(WITH_DB) sh -c 'alembic upgrade head && exec python main.py'
 
 # Production, on your server: the runtime dependencies only, in an environment of its own
 # (`uv sync` makes an environment exact: sharing .venv, `make serve` and `make test` would
