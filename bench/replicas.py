@@ -163,7 +163,9 @@ def main() -> None:
         answered = {name: reads_by_server(served) for name, served in servers.items()}
         for served in servers.values():
             served.stop()
-        direct = Settings(database_url=database, access_log=False, _env_file=None)
+        direct = Settings(
+            database_url=database, access_log=False, db_role_check="warn", _env_file=None
+        )
         routed = direct.model_copy(update={"database_read_url": [standby_url]})
         in_process: dict[str, list[float]] = {"primary": [], "standby": []}
         for number in range(args.rounds):
