@@ -34,7 +34,12 @@ import functools
 from contextlib import suppress
 from typing import Any
 
-from asyncpg.exceptions import InFailedSQLTransactionError, InterfaceError, InternalClientError
+from asyncpg.exceptions import (
+    InFailedSQLTransactionError,
+    InterfaceError,
+    InternalClientError,
+    PostgresError,
+)
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -115,10 +120,11 @@ def _reset_on_return(engine: AsyncEngine) -> None:
             # A BEGIN sent as plain SQL, which SQLAlchemy knows nothing of.
             script = f"ROLLBACK; {RESET}" if driver.is_in_transaction() else RESET
             await_(driver.execute(script))
-        except (InterfaceError, InternalClientError, OSError):
+        except (PostgresError, InterfaceError, InternalClientError, OSError):
             # Returned mid-statement (its request cancelled while the server restarted, say),
-            # or lost meanwhile: not reusable. Closed here, it is replaced at checkout
-            # (pg_runtime.engine), where raising would have the pool log a traceback.
+            # ended by the server meanwhile, or refused: its state is unknown, so it is not
+            # reused. Closed here, it is replaced at checkout (pg_runtime.engine), where
+            # raising would have the pool log a traceback.
             driver.terminate()
 
 
