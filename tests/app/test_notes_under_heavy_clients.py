@@ -25,10 +25,11 @@ HEAVY_NOTES = 300_000
 OTHER_NOTES = 30_000
 HEAVY_CLIENTS = 40
 PAGE = 20
-# Half DB_POOL_TIMEOUT (10 s): a read that waited for a free connection that long would be
-# one a drained pool almost refused. What shows that the heavy pages cost only their own
-# rows is the server's count below; this bound holds on a CI machine running a suite beside.
-IN_TIME = 5.0
+# Under DB_POOL_TIMEOUT (10 s), after which a drained pool would refuse it with 503. What
+# shows that the heavy pages cost only their own rows is the server's count below; this bound
+# holds on a CI machine running a suite beside, and through the tests' PgBouncer, whose own
+# small server pool the heavy pages share.
+IN_TIME = 9.0
 
 
 async def rows_read_from_note(database: URL) -> int:
