@@ -17,12 +17,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from api.paging import MAX_OFFSET
+from tests.api.test_notes_of_a_heavy_user import plant_users as plant_heavy_and_light_users
 
 pytestmark = pytest.mark.slow
 
-HEAVY_NOTES = 300_000
-# In front of the heavy user's notes: a page that walks past them shows it.
-OTHER_NOTES = 30_000
 HEAVY_CLIENTS = 40
 PAGE = 20
 # Under DB_POOL_TIMEOUT (10 s), after which a drained pool would refuse it with 503. What
@@ -61,25 +59,11 @@ async def rows_read_from_note(database: URL) -> int:
 
 
 async def plant_users(database: URL) -> tuple[int, int]:
-    """A user of HEAVY_NOTES notes, numbered after a crowd's, and one of a single note,
-    committed: their ids."""
+    """The plan test's heavy and light users, committed and vacuumed: their ids."""
     engine = create_async_engine(database, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
-            users = await connection.execute(
-                text(
-                    "INSERT INTO user_account (email, name) "
-                    "SELECT name || '@planted.example.org', name "
-                    "FROM unnest(ARRAY['heavy', 'light', 'crowd']) AS name RETURNING id"
-                )
-            )
-            heavy, light, crowd = users.scalars().all()
-            plant = text(
-                "INSERT INTO note (user_id, title) SELECT :user_id, 'note ' || n "
-                "FROM generate_series(1, :count) AS n"
-            )
-            for user_id, count in ((crowd, OTHER_NOTES), (heavy, HEAVY_NOTES), (light, 1)):
-                await connection.execute(plant, {"user_id": user_id, "count": count})
+            heavy, light = await plant_heavy_and_light_users(connection)
             await connection.commit()
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text("VACUUM ANALYZE note"))
